@@ -1,0 +1,40 @@
+// Command kentongan-hub is the 112 centre's hub: it takes incidents from Kentongan kiosks over
+// MQTT, keeps them as tickets and serves the operators' API. See docs/api.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kentongan/kentongan/hub/hubd"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	m := hubd.NewMain()
+	if err := m.ParseFlags(ctx, os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "kentongan-hub:", err)
+		os.Exit(2)
+	}
+	if err := m.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "kentongan-hub:", err)
+		os.Exit(1)
+	}
+
+	<-ctx.Done()
+	stop() // a second signal kills at once
+	if err := m.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "kentongan-hub:", err)
+		os.Exit(1)
+	}
+}

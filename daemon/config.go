@@ -1,0 +1,405 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/kentongan/kentongan/mqtt"
+)
+
+// Config is kentongand's configuration. docs/config.md describes every key.
+type Config struct {
+	DeviceID string       `yaml:"device_id"`
+	Name     string       `yaml:"name"`
+	Broker   BrokerConfig `yaml:"broker"`
+	GPIO     GPIOConfig   `yaml:"gpio"`
+	Buttons  []Button     `yaml:"buttons"`
+	LEDs     []LED        `yaml:"leds"`
+	Store    StoreConfig  `yaml:"store"`
+	Admin    AdminConfig  `yaml:"admin"`
+
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	RetryInterval     time.Duration `yaml:"retry_interval"`
+	// LEDDisplayTime is how long the newest incident's ticket status stays on the LEDs after it
+	// last changed.
+	LEDDisplayTime time.Duration `yaml:"led_display_time"`
+}
+
+// BrokerConfig says how to reach the hub's MQTT broker.
+type BrokerConfig struct {
+	URL      string `yaml:"url"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// KeepAlive bounds how long a dead link goes unnoticed.
+	KeepAlive time.Duration `yaml:"keepalive"`
+	// ConnectRetryInterval is the wait between attempts while the first connection fails.
+	ConnectRetryInterval time.Duration `yaml:"connect_retry_interval"`
+	// MaxReconnectInterval caps the back-off between attempts after a connection is lost.
+	MaxReconnectInterval time.Duration `yaml:"max_reconnect_interval"`
+}
+
+// GPIOConfig selects the pin backend.
+type GPIOConfig struct {
+	Driver string `yaml:"driver"`
+}
+
+// GPIO drivers.
+const (
+	DriverSim = "sim"
+)
+
+// Button is one panic button: a normally-open switch between a GPIO line and ground.
+type Button struct {
+	Name string `yaml:"name"`
+	// Category is sent with the incident; empty leaves it to the 112 operator's triage.
+	Category   string `yaml:"category"`
+	Pin        int    `yaml:"pin"`
+	HoldMS     int    `yaml:"hold_ms"`
+	DebounceMS int    `yaml:"debounce_ms"`
+}
+
+// Hold is how long the button must stay pressed to raise an incident.
+func (b Button) Hold() time.Duration { return time.Duration(b.HoldMS) * time.Millisecond }
+
+// Debounce is how long a level must be stable before it counts.
+func (b Button) Debounce() time.Duration { return time.Duration(b.DebounceMS) * time.Millisecond }
+
+// LED is one status LED, driven active-high, and the pattern it shows in each state.
+type LED struct {
+	Name     string            `yaml:"name"`
+	Pin      int               `yaml:"pin"`
+	Patterns map[string]string `yaml:"patterns"`
+}
+
+// StoreConfig says where the outbox lives.
+type StoreConfig struct {
+	Dir string `yaml:"dir"`
+}
+
+// AdminConfig is the loopback-only HTTP endpoint.
+type AdminConfig struct {
+	Listen string `yaml:"listen"`
+}
+
+// Defaults.
+const (
+	DefaultAdminListen          = "127.0.0.1:8081"
+	DefaultHeartbeatInterval    = 30 * time.Second
+	DefaultRetryInterval        = 15 * time.Second
+	DefaultLEDDisplayTime       = 10 * time.Minute
+	DefaultKeepAlive            = 30 * time.Second
+	DefaultConnectRetryInterval = 5 * time.Second
+	DefaultMaxReconnectInterval = 10 * time.Second
+	DefaultHoldMS               = 2000
+	DefaultDebounceMS           = 30
+
+	maxHoldMS = 60_000
+	maxName   = 64
+)
+
+// LED states, in the order the display prefers them: see deriveState.
+const (
+	StateFault        = "fault"
+	StatePressing     = "pressing"
+	StatePending      = "pending"
+	StateReceived     = "received"
+	StateAcknowledged = "acknowledged"
+	StateDispatched   = "dispatched"
+	StateResolved     = "resolved"
+	StateIdle         = "idle"
+	StateOffline      = "offline"
+)
+
+// LED patterns.
+const (
+	PatternOff       = "off"
+	PatternSolid     = "solid"
+	PatternSlowBlink = "slow_blink"
+	PatternFastBlink = "fast_blink"
+	PatternHeartbeat = "heartbeat"
+)
+
+// DefaultPatterns is what an LED shows in each state unless its config says otherwise. With a
+// single LED some states must share a pattern; the split chosen is the one a resident needs:
+// dark means the kiosk cannot reach 112, fast blinking means "not yet with 112", slow blinking
+// "112 has it", solid "someone is on it".
+func DefaultPatterns() map[string]string {
+	return map[string]string{
+		StateIdle:         PatternHeartbeat,
+		StateOffline:      PatternOff,
+		StatePressing:     PatternSolid,
+		StatePending:      PatternFastBlink,
+		StateReceived:     PatternSlowBlink,
+		StateAcknowledged: PatternSolid,
+		StateDispatched:   PatternSolid,
+		StateResolved:     PatternHeartbeat,
+		StateFault:        PatternFastBlink,
+	}
+}
+
+func knownPattern(p string) bool {
+	switch p {
+	case PatternOff, PatternSolid, PatternSlowBlink, PatternFastBlink, PatternHeartbeat:
+		return true
+	}
+	return false
+}
+
+// Defaults returns a Config with every defaulted key set, for building a configuration in code.
+// The required keys (device_id, broker.url, gpio.driver, store.dir) are left empty.
+func Defaults() Config {
+	var c Config
+	c.ApplyDefaults()
+	return c
+}
+
+// ApplyDefaults fills every unset key that has a default, including those of buttons and LEDs.
+func (c *Config) ApplyDefaults() {
+	if c.Name == "" {
+		c.Name = c.DeviceID
+	}
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = DefaultAdminListen
+	}
+	setDur := func(d *time.Duration, def time.Duration) {
+		if *d == 0 {
+			*d = def
+		}
+	}
+	setDur(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	setDur(&c.RetryInterval, DefaultRetryInterval)
+	setDur(&c.LEDDisplayTime, DefaultLEDDisplayTime)
+	setDur(&c.Broker.KeepAlive, DefaultKeepAlive)
+	setDur(&c.Broker.ConnectRetryInterval, DefaultConnectRetryInterval)
+	setDur(&c.Broker.MaxReconnectInterval, DefaultMaxReconnectInterval)
+	for i := range c.Buttons {
+		b := &c.Buttons[i]
+		if b.HoldMS == 0 {
+			b.HoldMS = DefaultHoldMS
+		}
+		if b.DebounceMS == 0 {
+			b.DebounceMS = DefaultDebounceMS
+		}
+	}
+	for i := range c.LEDs {
+		l := &c.LEDs[i]
+		p := DefaultPatterns()
+		maps.Copy(p, l.Patterns)
+		l.Patterns = p
+	}
+}
+
+// Validate checks a configuration whose defaults have been applied. Errors name the key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if c.DeviceID == "" {
+		bad("device_id is required")
+	} else if err := mqtt.ValidateDeviceID(c.DeviceID); err != nil {
+		bad("device_id: %w", err)
+	}
+
+	switch u, err := url.Parse(c.Broker.URL); {
+	case c.Broker.URL == "":
+		bad("broker.url is required")
+	case err != nil:
+		bad("broker.url: %w", err)
+	case !slices.Contains([]string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}, u.Scheme):
+		bad("broker.url %q: scheme must be tcp, mqtt, ssl, tls, mqtts, ws or wss", c.Broker.URL)
+	case u.Host == "":
+		bad("broker.url %q: no host", c.Broker.URL)
+	}
+	if c.Broker.Password != "" && c.Broker.Username == "" {
+		bad("broker.password is set but broker.username is not")
+	}
+
+	switch c.GPIO.Driver {
+	case DriverSim:
+	case "":
+		bad("gpio.driver is required (only %q is available)", DriverSim)
+	default:
+		bad("gpio.driver %q is not supported (only %q is available)", c.GPIO.Driver, DriverSim)
+	}
+
+	if c.Store.Dir == "" {
+		bad("store.dir is required")
+	}
+	if err := checkLoopback(c.Admin.Listen); err != nil {
+		bad("admin.listen %q: %w", c.Admin.Listen, err)
+	}
+
+	for key, d := range map[string]time.Duration{
+		"heartbeat_interval":            c.HeartbeatInterval,
+		"retry_interval":                c.RetryInterval,
+		"led_display_time":              c.LEDDisplayTime,
+		"broker.keepalive":              c.Broker.KeepAlive,
+		"broker.connect_retry_interval": c.Broker.ConnectRetryInterval,
+		"broker.max_reconnect_interval": c.Broker.MaxReconnectInterval,
+	} {
+		if d <= 0 {
+			bad("%s must be positive, not %s", key, d)
+		}
+	}
+	if c.Broker.KeepAlive > 0 && c.Broker.KeepAlive < time.Second {
+		bad("broker.keepalive must be at least 1s (MQTT counts it in seconds)")
+	}
+
+	pins := map[int]string{}
+	usePin := func(key string, pin int) {
+		if pin < 0 {
+			bad("%s.pin must not be negative", key)
+			return
+		}
+		if other, ok := pins[pin]; ok {
+			bad("%s.pin %d is already used by %s", key, pin, other)
+			return
+		}
+		pins[pin] = key
+	}
+	names := map[string]bool{}
+	for i, b := range c.Buttons {
+		key := fmt.Sprintf("buttons[%d]", i)
+		if err := checkName(b.Name); err != nil {
+			bad("%s.name: %w", key, err)
+		} else if names[b.Name] {
+			bad("%s.name %q is used twice", key, b.Name)
+		}
+		names[b.Name] = true
+		if b.Category != "" {
+			if err := checkName(b.Category); err != nil {
+				bad("%s.category: %w", key, err)
+			}
+		}
+		usePin(key, b.Pin)
+		if b.HoldMS <= 0 || b.HoldMS > maxHoldMS {
+			bad("%s.hold_ms must be between 1 and %d, not %d", key, maxHoldMS, b.HoldMS)
+		}
+		if b.DebounceMS < 0 || (b.HoldMS > 0 && b.DebounceMS >= b.HoldMS) {
+			bad("%s.debounce_ms must be between 0 and hold_ms, not %d", key, b.DebounceMS)
+		}
+	}
+	ledNames := map[string]bool{}
+	for i, l := range c.LEDs {
+		key := fmt.Sprintf("leds[%d]", i)
+		if err := checkName(l.Name); err != nil {
+			bad("%s.name: %w", key, err)
+		} else if ledNames[l.Name] {
+			bad("%s.name %q is used twice", key, l.Name)
+		}
+		ledNames[l.Name] = true
+		usePin(key, l.Pin)
+		defaults := DefaultPatterns()
+		for _, state := range slices.Sorted(maps.Keys(l.Patterns)) {
+			if _, ok := defaults[state]; !ok {
+				bad("%s.patterns: unknown state %q (known: %s)", key, state, strings.Join(slices.Sorted(maps.Keys(defaults)), ", "))
+			}
+			if p := l.Patterns[state]; !knownPattern(p) {
+				bad("%s.patterns.%s: unknown pattern %q (known: off, solid, slow_blink, fast_blink, heartbeat)", key, state, p)
+			}
+		}
+	}
+	// Sorted so that the same mistakes always read the same way.
+	slices.SortStableFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errors.Join(errs...)
+}
+
+// checkName accepts the names that are safe in an admin URL, a log line and an incident payload.
+func checkName(s string) error {
+	if s == "" {
+		return errors.New("is required")
+	}
+	if len(s) > maxName {
+		return fmt.Errorf("%q is longer than %d characters", s, maxName)
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return fmt.Errorf("%q: only lower-case a-z, 0-9, '-' and '_' are allowed", s)
+		}
+	}
+	return nil
+}
+
+var errNotLoopback = errors.New("must be a loopback address such as 127.0.0.1:8081: the admin endpoint can press buttons")
+
+func checkLoopback(hostport string) error {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return err
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return errNotLoopback
+	}
+	return nil
+}
+
+// LoadConfig reads, defaults and validates a YAML configuration file.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c, err := parseConfig(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func parseConfig(data []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return Config{}, errors.New("file is empty")
+		}
+		return Config{}, err
+	}
+	// Pin 0 is a real line, so a missing pin cannot be told from pin 0 after decoding; look again.
+	var presence struct {
+		Buttons []struct {
+			Pin *int `yaml:"pin"`
+		} `yaml:"buttons"`
+		LEDs []struct {
+			Pin *int `yaml:"pin"`
+		} `yaml:"leds"`
+	}
+	if err := yaml.Unmarshal(data, &presence); err != nil {
+		return Config{}, err
+	}
+	var missing []error
+	for i, b := range presence.Buttons {
+		if b.Pin == nil {
+			missing = append(missing, fmt.Errorf("buttons[%d].pin is required", i))
+		}
+	}
+	for i, l := range presence.LEDs {
+		if l.Pin == nil {
+			missing = append(missing, fmt.Errorf("leds[%d].pin is required", i))
+		}
+	}
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		missing = append(missing, err)
+	}
+	if err := errors.Join(missing...); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}

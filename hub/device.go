@@ -1,0 +1,55 @@
+package hub
+
+import (
+	"context"
+	"time"
+)
+
+// Device is a kiosk the hub knows. Incidents from devices not in the registry are rejected.
+type Device struct {
+	ID   string `json:"id" yaml:"id"`
+	Name string `json:"name" yaml:"name"`
+	Site Site   `json:"site" yaml:"site"`
+}
+
+// Site is where a kiosk stands, in the administrative units operators dispatch by.
+type Site struct {
+	Kecamatan string  `json:"kecamatan" yaml:"kecamatan"`
+	Kelurahan string  `json:"kelurahan" yaml:"kelurahan"` // kelurahan or desa
+	RW        string  `json:"rw" yaml:"rw"`
+	RT        string  `json:"rt" yaml:"rt"`
+	Lat       float64 `json:"lat" yaml:"lat"`
+	Lon       float64 `json:"lon" yaml:"lon"`
+}
+
+// Presence states of a device as the hub sees it.
+const (
+	PresenceUnknown = "unknown" // nothing heard since the hub started
+	PresenceOnline  = "online"
+	PresenceOffline = "offline"
+)
+
+// DeviceState is what the hub last heard from a device. It lives in memory only: heartbeats are
+// frequent, and after a restart presence is republished (retained) and heartbeats resume.
+type DeviceState struct {
+	Presence      string     `json:"presence"`
+	PresenceAt    *time.Time `json:"presence_at"`    // hub clock
+	LastHeartbeat *time.Time `json:"last_heartbeat"` // hub clock
+	HeartbeatSeq  uint64     `json:"heartbeat_seq"`
+	UptimeSec     int64      `json:"uptime_s"`
+	QueueDepth    int        `json:"queue_depth"` // incidents the device has not had received
+	LEDState      string     `json:"led_state,omitempty"`
+	Fault         string     `json:"fault,omitempty"`
+	Firmware      string     `json:"firmware,omitempty"`
+}
+
+// DeviceStatus is a registered device with its live state.
+type DeviceStatus struct {
+	Device
+	State DeviceState `json:"state"`
+}
+
+// DeviceService lists the registry with live state.
+type DeviceService interface {
+	Devices(ctx context.Context) []DeviceStatus
+}

@@ -1,0 +1,254 @@
+package hubd
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/kentongan/kentongan/hub"
+	"github.com/kentongan/kentongan/mqtt"
+)
+
+// Config is the hub's configuration file (YAML). Keys are named by their yaml tags; see
+// DefaultConfig for defaults.
+type Config struct {
+	DataDir string         `yaml:"data_dir"`
+	HTTP    HTTPConfig     `yaml:"http"`
+	MQTT    MQTTConfig     `yaml:"mqtt"`
+	Ingest  IngestConfig   `yaml:"ingest"`
+	Devices []DeviceConfig `yaml:"devices"`
+}
+
+// HTTPConfig is the "http" section.
+type HTTPConfig struct {
+	Listen string `yaml:"listen"`
+}
+
+// MQTTConfig is the "mqtt" section. With BrokerURL set the hub connects to that broker and runs
+// none of its own, and Listen is ignored.
+type MQTTConfig struct {
+	Listen    string `yaml:"listen"`
+	BrokerURL string `yaml:"broker_url"`
+}
+
+// IngestConfig is the "ingest" section.
+type IngestConfig struct {
+	BatchMax  int `yaml:"batch_max"`
+	QueueSize int `yaml:"queue_size"`
+}
+
+// DeviceConfig is one entry of "devices": a kiosk the hub accepts incidents from.
+type DeviceConfig struct {
+	ID   string   `yaml:"id"`
+	Name string   `yaml:"name"`
+	Site hub.Site `yaml:"site"`
+}
+
+// Device returns the registry entry for d.
+func (d DeviceConfig) Device() hub.Device {
+	return hub.Device{ID: d.ID, Name: d.Name, Site: d.Site}
+}
+
+// Limits on ingest settings: beyond them a typo, not a choice.
+const (
+	maxBatch = 10_000
+	maxQueue = 1_000_000
+)
+
+// DefaultConfig is the configuration with no file and no flags.
+func DefaultConfig() Config {
+	return Config{
+		DataDir: "./data",
+		HTTP:    HTTPConfig{Listen: ":8080"},
+		MQTT:    MQTTConfig{Listen: ":1883"},
+		Ingest:  IngestConfig{BatchMax: 256, QueueSize: 4096},
+	}
+}
+
+// LoadConfig reads a YAML configuration over the defaults. Unknown keys, values of the wrong
+// type and invalid values are errors that name the key, e.g. "ingest.batch_max".
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig is LoadConfig on bytes.
+func ParseConfig(data []byte) (Config, error) {
+	cfg := DefaultConfig()
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return Config{}, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, keyedYAMLError(&root, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return Config{}, errors.New("more than one YAML document")
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Validate checks every setting and names the first bad key. Run calls it too, so devices added
+// in code are held to the same rules as devices in a file.
+func (c *Config) Validate() error {
+	if strings.TrimSpace(c.DataDir) == "" {
+		return errors.New("data_dir: must not be empty")
+	}
+	if err := checkListen(c.HTTP.Listen); err != nil {
+		return fmt.Errorf("http.listen: %w", err)
+	}
+	if c.MQTT.BrokerURL != "" {
+		if err := checkBrokerURL(c.MQTT.BrokerURL); err != nil {
+			return fmt.Errorf("mqtt.broker_url: %w", err)
+		}
+	} else if err := checkListen(c.MQTT.Listen); err != nil {
+		return fmt.Errorf("mqtt.listen: %w", err)
+	}
+	if c.Ingest.BatchMax < 1 || c.Ingest.BatchMax > maxBatch {
+		return fmt.Errorf("ingest.batch_max: %d is outside 1..%d", c.Ingest.BatchMax, maxBatch)
+	}
+	if c.Ingest.QueueSize < 1 || c.Ingest.QueueSize > maxQueue {
+		return fmt.Errorf("ingest.queue_size: %d is outside 1..%d", c.Ingest.QueueSize, maxQueue)
+	}
+	seen := map[string]int{}
+	for i, d := range c.Devices {
+		key := fmt.Sprintf("devices[%d]", i)
+		if d.ID == "" {
+			return fmt.Errorf("%s.id: missing", key)
+		}
+		if err := mqtt.ValidateDeviceID(d.ID); err != nil {
+			return fmt.Errorf("%s.id: %w", key, err)
+		}
+		if j, ok := seen[d.ID]; ok {
+			return fmt.Errorf("%s.id: duplicate device id %q (also devices[%d])", key, d.ID, j)
+		}
+		seen[d.ID] = i
+		if d.Site.Lat < -90 || d.Site.Lat > 90 {
+			return fmt.Errorf("%s.site.lat: %v is outside -90..90", key, d.Site.Lat)
+		}
+		if d.Site.Lon < -180 || d.Site.Lon > 180 {
+			return fmt.Errorf("%s.site.lon: %v is outside -180..180", key, d.Site.Lon)
+		}
+	}
+	return nil
+}
+
+func checkListen(addr string) error {
+	if addr == "" {
+		return errors.New("must not be empty")
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port must be a number from 0 to 65535", addr)
+	}
+	return nil
+}
+
+// brokerSchemes are the URL schemes paho dials.
+var brokerSchemes = map[string]bool{"tcp": true, "mqtt": true, "ssl": true, "tls": true, "mqtts": true, "ws": true, "wss": true}
+
+func checkBrokerURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q: %w", s, err)
+	}
+	if !brokerSchemes[u.Scheme] {
+		return fmt.Errorf("%q: scheme must be tcp, mqtt, ssl, tls, mqtts, ws or wss", s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q: no host", s)
+	}
+	return nil
+}
+
+// yamlLine matches one entry of a *yaml.TypeError.
+var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// keyedYAMLError rewrites yaml.v3's "line 7: field lisen not found in type hubd.HTTPConfig"
+// into "http.lisen: unknown key (line 7)", so that the operator sees which key is wrong.
+func keyedYAMLError(root *yaml.Node, err error) error {
+	te, ok := errors.AsType[*yaml.TypeError](err)
+	if !ok {
+		return err
+	}
+	msgs := make([]string, 0, len(te.Errors))
+	for _, e := range te.Errors {
+		m := yamlLine.FindStringSubmatch(e)
+		if m == nil {
+			msgs = append(msgs, e)
+			continue
+		}
+		line, _ := strconv.Atoi(m[1])
+		what := m[2]
+		if strings.HasPrefix(what, "field ") && strings.Contains(what, " not found in type ") {
+			what = "unknown key"
+		}
+		if key := keyAtLine(root, line); key != "" {
+			msgs = append(msgs, fmt.Sprintf("%s: %s (line %d)", key, what, line))
+		} else {
+			msgs = append(msgs, e)
+		}
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// keyAtLine returns the dotted path of the deepest key (or sequence item) on a line.
+func keyAtLine(n *yaml.Node, line int) string {
+	best, bestDepth := "", -1
+	var walk func(n *yaml.Node, path string, depth int)
+	walk = func(n *yaml.Node, path string, depth int) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path, depth)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				if k.Line == line && depth > bestDepth {
+					best, bestDepth = p, depth
+				}
+				walk(v, p, depth+1)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				if c.Kind == yaml.ScalarNode && c.Line == line && depth > bestDepth {
+					best, bestDepth = p, depth
+				}
+				walk(c, p, depth+1)
+			}
+		}
+	}
+	walk(n, "", 0)
+	return best
+}

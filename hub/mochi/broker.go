@@ -1,0 +1,191 @@
+// Package mochi is the hub's embedded MQTT broker (github.com/mochi-mqtt/server/v2) and the
+// hub.Bus on top of it.
+//
+// The hub does not subscribe as a network client of its own broker. mochi v2.7.9 silently drops
+// QoS 1 messages to a network subscriber once its in-flight window fills (measured: 35–74 % of a
+// burst to a paho subscriber at 8,192 in flight), while the publishers still get their PUBACKs.
+// An inline subscription instead runs the handler synchronously in the publishing client's
+// goroutine, so a handler that blocks holds back that one publisher and loses nothing.
+package mochi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/kentongan/kentongan/hub"
+)
+
+// Options configure the broker. New fills zero fields with the defaults documented on each.
+type Options struct {
+	// Listen is the TCP address for kiosks; default ":1883". "127.0.0.1:0" picks a free port,
+	// which Addr reports.
+	Listen string
+	Logger *slog.Logger // default slog.Default()
+
+	// ReceiveMaximum is how many QoS 1/2 publishes one client may have unacknowledged towards
+	// the broker (announced to MQTT 5 clients); default 256, ample for a kiosk's outbox replay.
+	ReceiveMaximum uint16
+	// MaximumInflight is how many QoS 1/2 messages the broker keeps in flight per client before
+	// dropping; default 65535, the protocol's limit, so that acks to a kiosk catching up on a
+	// long outage are not dropped.
+	MaximumInflight uint16
+	// MaximumPacketSize refuses (by disconnecting) packets larger than this; default 64 KiB,
+	// well above mqtt.MaxPayload so that an oversized incident still reaches the hub and gets
+	// a "too_large" rejection, while a hostile megabyte does not.
+	MaximumPacketSize uint32
+	// MaximumClientWritesPending is the per-client outbound queue; default 8192. Each client
+	// preallocates it, so it stays modest.
+	MaximumClientWritesPending int32
+}
+
+func (o *Options) fill() {
+	if o.Listen == "" {
+		o.Listen = ":1883"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.ReceiveMaximum == 0 {
+		o.ReceiveMaximum = 256
+	}
+	if o.MaximumInflight == 0 {
+		o.MaximumInflight = 65535
+	}
+	if o.MaximumPacketSize == 0 {
+		o.MaximumPacketSize = 64 << 10
+	}
+	if o.MaximumClientWritesPending == 0 {
+		o.MaximumClientWritesPending = 8192
+	}
+}
+
+// Broker is a running embedded broker. It implements hub.Bus.
+type Broker struct {
+	srv     *mochi.Server
+	tcp     *listeners.TCP
+	log     *slog.Logger
+	nextSub atomic.Int64
+
+	mu      sync.Mutex
+	serving bool
+	closed  bool
+}
+
+var _ hub.Bus = (*Broker)(nil)
+
+// New creates the broker and binds its TCP listener, but does not accept connections until
+// Serve, so that the hub can subscribe first and miss no message.
+func New(opts Options) (*Broker, error) {
+	opts.fill()
+	caps := mochi.NewDefaultServerCapabilities()
+	caps.ReceiveMaximum = opts.ReceiveMaximum
+	caps.MaximumInflight = opts.MaximumInflight
+	caps.MaximumPacketSize = opts.MaximumPacketSize
+	caps.MaximumClientWritesPending = opts.MaximumClientWritesPending
+
+	log := opts.Logger
+	srv := mochi.New(&mochi.Options{
+		Capabilities: caps,
+		Logger:       log,
+		InlineClient: true,
+	})
+	if err := srv.AddHook(new(AllowAuthHook), nil); err != nil {
+		return nil, fmt.Errorf("embedded broker: add auth hook: %w", err)
+	}
+	if err := srv.AddHook(new(DeviceACLHook), nil); err != nil {
+		return nil, fmt.Errorf("embedded broker: add ACL hook: %w", err)
+	}
+	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: opts.Listen})
+	if err := srv.AddListener(tcp); err != nil {
+		return nil, fmt.Errorf("embedded broker: listen on %s: %w", opts.Listen, err)
+	}
+	return &Broker{srv: srv, tcp: tcp, log: log}, nil
+}
+
+// Serve starts accepting connections. It returns at once.
+func (b *Broker) Serve() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return errors.New("embedded broker: serve after close")
+	}
+	if b.serving {
+		return nil
+	}
+	if err := b.srv.Serve(); err != nil {
+		return fmt.Errorf("embedded broker: serve: %w", err)
+	}
+	b.serving = true
+	b.log.Info("embedded MQTT broker listening", "addr", b.Addr())
+	return nil
+}
+
+// Addr is the address the TCP listener is bound to, with the real port when Listen asked for 0.
+func (b *Broker) Addr() string { return b.tcp.Address() }
+
+// Subscribe registers an inline subscription. h runs in the publishing client's goroutine after
+// mochi has sent that client its PUBACK; while h blocks, that client's messages wait in TCP.
+// qos is ignored: inline delivery has no QoS to negotiate.
+func (b *Broker) Subscribe(filter string, qos byte, h hub.Handler) error {
+	id := int(b.nextSub.Add(1))
+	err := b.srv.Subscribe(filter, id, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
+		// The packet's buffers belong to mochi; the handler may keep the payload.
+		h(hub.Message{Topic: pk.TopicName, Payload: bytes.Clone(pk.Payload)})
+	})
+	if err != nil {
+		return fmt.Errorf("embedded broker: subscribe %s: %w", filter, err)
+	}
+	return nil
+}
+
+// Publish hands a message to the broker for its subscribers. It does not block on them: mochi
+// queues per client, keeping QoS 1 messages for disconnected persistent sessions.
+func (b *Broker) Publish(ctx context.Context, topic string, payload []byte, qos byte, retain bool) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("embedded broker: publish %s: %w", topic, err)
+	}
+	if err := b.srv.Publish(topic, payload, retain, qos); err != nil {
+		return fmt.Errorf("embedded broker: publish %s: %w", topic, err)
+	}
+	return nil
+}
+
+// BrokerStats are the broker's own counters, for metrics.
+type BrokerStats struct {
+	ClientsConnected int64
+	MessagesDropped  int64 // outbound queue of a client was full
+	InflightDropped  int64 // in-flight window of a client was full
+}
+
+// Stats reads the broker's counters.
+func (b *Broker) Stats() BrokerStats {
+	return BrokerStats{
+		ClientsConnected: atomic.LoadInt64(&b.srv.Info.ClientsConnected),
+		MessagesDropped:  atomic.LoadInt64(&b.srv.Info.MessagesDropped),
+		InflightDropped:  atomic.LoadInt64(&b.srv.Info.InflightDropped),
+	}
+}
+
+// Close disconnects every client and stops listening. It is safe to call more than once.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	// mochi's Close also stops the listener when Serve was never called.
+	if err := b.srv.Close(); err != nil {
+		return fmt.Errorf("embedded broker: close: %w", err)
+	}
+	return nil
+}
