@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/kentongan/kentongan/hub/demo"
 	"github.com/kentongan/kentongan/hub/hubd"
 )
 
@@ -25,6 +26,17 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, "kentongan-hub:", err)
 		os.Exit(2)
+	}
+	if m.Demo {
+		demo.Register(&m.Config)
+		m.DemoFunc = func(ctx context.Context, m *hubd.Main) error {
+			f, err := demo.Start(ctx, m, demo.Options{Logger: m.Logger})
+			if err != nil {
+				return err
+			}
+			m.DeferClose(f.Close)
+			return nil
+		}
 	}
 	if err := m.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "kentongan-hub:", err)

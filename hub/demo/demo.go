@@ -81,6 +81,7 @@ func Start(ctx context.Context, m *hubd.Main, opts Options) (*Fleet, error) {
 	f := &Fleet{done: make(chan struct{}), log: log}
 	for _, p := range Posts {
 		cfg := KioskConfig(p.ID, m.BrokerURL(), filepath.Join(m.DataDir(), "demo-kiosks", p.ID))
+		cfg.Name = p.Name
 		klog := log.With("kiosk", p.ID)
 		d, err := daemon.New(cfg, daemon.WithLogger(klog), daemon.WithLEDObserver(func(led, state, pattern string) {
 			klog.Info("kiosk LED", "led", led, "state", state, "pattern", pattern)

@@ -108,6 +108,8 @@ type Service struct {
 	presence, heartbeats, ignored          atomic.Uint64
 	rejMu                                  sync.Mutex
 	rejected                               map[string]uint64
+
+	resyncs sync.WaitGroup
 }
 
 var (
@@ -216,6 +218,7 @@ func (s *Service) Close() error {
 			<-s.workerDone
 		}
 		s.cancelWorker()
+		s.resyncs.Wait()
 	})
 	return nil
 }
@@ -462,6 +465,43 @@ func (s *Service) onPresence(m hub.Message) {
 	s.presence.Add(1)
 	s.metrics.deviceMsgs.WithLabelValues(string(mqtt.KindPresence)).Inc()
 	s.log.Info("device presence", "device", dev, "state", p.State)
+	if p.State == mqtt.Online {
+		s.resyncs.Add(1)
+		go func() {
+			defer s.resyncs.Done()
+			s.resync(dev)
+		}()
+	}
+}
+
+// resyncWindow is how far back a reconnecting device is told its tickets' states; it matches
+// how long a kiosk keeps a received incident in its own records.
+const resyncWindow = 24 * time.Hour
+
+// resync tells a device that has just come online the current state of its recent tickets that
+// have moved past "new". An ack such as "acknowledged" is sent once and is lost if the device is
+// offline then; without this its LED would keep showing "received". Acks never move a kiosk's
+// LED backwards, so repeating one is harmless.
+func (s *Service) resync(device string) {
+	ctx, cancel := context.WithTimeout(s.workerCtx, 30*time.Second)
+	defer cancel()
+	ts, err := s.store.Tickets(ctx, hub.TicketFilter{DeviceID: device, Limit: hub.MaxLimit})
+	if err != nil {
+		s.log.Error("resync of ticket states failed", "device", device, "err", err)
+		return
+	}
+	since := s.clock.Now().Add(-resyncWindow)
+	n := 0
+	for _, t := range ts {
+		if t.Status == hub.StatusNew || t.CreatedAt.Before(since) {
+			continue
+		}
+		s.publishAck(ctx, device, mqtt.Ack{IncidentID: t.IncidentID, TicketID: t.ID, TicketNumber: t.Number, Status: t.Status.AckStatus()})
+		n++
+	}
+	if n > 0 {
+		s.log.Info("ticket states resent to reconnected device", "device", device, "tickets", n)
+	}
 }
 
 func (s *Service) onHeartbeat(m hub.Message) {

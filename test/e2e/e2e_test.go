@@ -252,3 +252,36 @@ func TestTwoKiosksConcurrently(t *testing.T) {
 		t.Errorf("kiosk b's LED = %q after an ack for kiosk a, want received", got)
 	}
 }
+
+// An operator acknowledges while the kiosk is cut off, and the hub restarts before the kiosk is
+// back (so the broker's session, which held the undelivered ack, is gone): the acknowledgement
+// still reaches the kiosk's LED once the link is back.
+func TestAckWhileKioskOfflineReachesLEDOnReconnect(t *testing.T) {
+	hubDir := tempDir(t, "hub")
+	h := startHub(t, hubDir, "ciakar-rw03")
+	proxy, err := netproxy.New(h.brokerAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	k := startKiosk(t, "ciakar-rw03", proxy.URL(), tempDir(t, "kiosk"))
+	k.press("darurat")
+	tk := waitTickets(t, h, "ciakar-rw03", 1)[0]
+	waitLED(t, k, "received")
+
+	proxy.Refuse(true)
+	waitLED(t, k, "received") // the ticket's state still shows; the link is down
+	eventually(t, "kiosk to notice the cut", func() (bool, string) {
+		return !k.d.Status().Connected, "still connected"
+	})
+	h.ack(tk.ID)
+	time.Sleep(300 * time.Millisecond)
+	if got := k.ledState(); got != "received" {
+		t.Fatalf("LED = %q while cut off, want received", got)
+	}
+	h.stop()
+	h2 := startHub(t, hubDir, "ciakar-rw03")
+	proxy.SetTarget(h2.brokerAddr())
+	proxy.Refuse(false)
+	waitLED(t, k, "acknowledged")
+}

@@ -20,13 +20,13 @@ import (
 // hubProc is a real hub started in-process: embedded broker on a free TCP port, SQLite in a
 // temp dir, HTTP on a free port.
 type hubProc struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	m    *hubd.Main
 	base string
 }
 
-func testLogger(t *testing.T, name string) *slog.Logger {
+func testLogger(name string) *slog.Logger {
 	if os.Getenv("E2E_LOG") == "" {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -34,10 +34,10 @@ func testLogger(t *testing.T, name string) *slog.Logger {
 }
 
 // startHub starts a hub on dir (reused across restarts), knowing the given devices.
-func startHub(t *testing.T, dir string, devices ...string) *hubProc {
+func startHub(t testing.TB, dir string, devices ...string) *hubProc {
 	t.Helper()
 	m := hubd.NewMain()
-	m.Logger = testLogger(t, "hub")
+	m.Logger = testLogger("hub")
 	args := []string{"--data", dir, "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0"}
 	if err := m.ParseFlags(context.Background(), args); err != nil {
 		t.Fatalf("hub flags: %v", err)
@@ -135,7 +135,7 @@ func (h *hubProc) ack(ticketID string) {
 
 // kiosk is a real kentongand with the sim GPIO driver.
 type kiosk struct {
-	t   *testing.T
+	t   testing.TB
 	id  string
 	dir string
 	d   *daemon.Daemon
@@ -165,16 +165,21 @@ func kioskConfig(id, brokerURL, storeDir string) daemon.Config {
 }
 
 // startKiosk starts a kiosk whose store lives in dir (reused across restarts).
-func startKiosk(t *testing.T, id, brokerURL, dir string) *kiosk {
+func startKiosk(t testing.TB, id, brokerURL, dir string) *kiosk {
 	t.Helper()
-	d, err := daemon.New(kioskConfig(id, brokerURL, dir), daemon.WithLogger(testLogger(t, id)))
+	return startKioskCfg(t, kioskConfig(id, brokerURL, dir))
+}
+
+func startKioskCfg(t testing.TB, cfg daemon.Config) *kiosk {
+	t.Helper()
+	d, err := daemon.New(cfg, daemon.WithLogger(testLogger(cfg.DeviceID)))
 	if err != nil {
-		t.Fatalf("new kiosk %s: %v", id, err)
+		t.Fatalf("new kiosk %s: %v", cfg.DeviceID, err)
 	}
 	if err := d.Start(context.Background()); err != nil {
-		t.Fatalf("start kiosk %s: %v", id, err)
+		t.Fatalf("start kiosk %s: %v", cfg.DeviceID, err)
 	}
-	k := &kiosk{t: t, id: id, dir: dir, d: d}
+	k := &kiosk{t: t, id: cfg.DeviceID, dir: cfg.Store.Dir, d: d}
 	t.Cleanup(func() { k.stop() })
 	return k
 }
@@ -233,7 +238,7 @@ func (k *kiosk) queueDepth() int {
 
 // eventually polls cond until it holds or the deadline passes. The deadline is generous because
 // CI machines are slow; the benchmarks, not the tests, measure speed.
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
+func eventually(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	last := ""
