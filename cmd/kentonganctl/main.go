@@ -89,6 +89,15 @@ func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	return fs, hubURL
 }
 
+// parse parses flags; a bad flag is a usage error (the flag package has already said why).
+func parse(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return usageError{err}
+	}
+	return err
+}
+
 func client(hubURL string) *hubclient.Client {
 	return hubclient.New(hubURL, &http.Client{Timeout: 15 * time.Second})
 }
@@ -98,7 +107,7 @@ func tickets(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	status := fs.String("status", "", "only tickets in this status (new, acknowledged, …)")
 	device := fs.String("device", "", "only tickets from this kiosk")
 	limit := fs.Int("limit", 50, "at most this many")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -128,7 +137,7 @@ func ack(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, hubURL := newFlags("ack", stderr)
 	by := fs.String("by", os.Getenv("USER"), "who acknowledges")
 	note := fs.String("note", "", "a note for the audit trail")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

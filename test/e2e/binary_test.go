@@ -1,0 +1,312 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kentongan/kentongan/test/netproxy"
+)
+
+// The tests in this file run the real binaries as separate processes, so that a kiosk can be
+// killed the way a power cut kills it: SIGKILL, no clean-up, no goodbye to the broker.
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binaries builds kentongand and kentongan-hub once per test run.
+func binaries(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "kentongan-bin-")
+		if buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", binDir, "./cmd/kentongand", "./cmd/kentongan-hub")
+		cmd.Dir = filepath.Join("..", "..")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// proc is a running binary whose log lines the test can wait for.
+type proc struct {
+	t     *testing.T
+	name  string
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	lines []string
+	more  chan struct{}
+	done  chan struct{}
+}
+
+func startProc(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binaries(t), name), args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = cmd.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &proc{t: t, name: name, cmd: cmd, more: make(chan struct{}, 1), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			p.mu.Unlock()
+			select {
+			case p.more <- struct{}{}:
+			default:
+			}
+			if os.Getenv("E2E_LOG") != "" {
+				fmt.Fprintf(os.Stderr, "[%s] %s\n", name, sc.Text())
+			}
+		}
+		cmd.Wait()
+	}()
+	t.Cleanup(func() { p.kill() })
+	return p
+}
+
+// waitLog returns the first submatch of re in the process's log, waiting for it to appear.
+func (p *proc) waitLog(re *regexp.Regexp) string {
+	p.t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		p.mu.Lock()
+		for _, l := range p.lines {
+			if m := re.FindStringSubmatch(l); m != nil {
+				p.mu.Unlock()
+				return m[len(m)-1]
+			}
+		}
+		p.mu.Unlock()
+		select {
+		case <-p.more:
+		case <-time.After(50 * time.Millisecond):
+		case <-p.done:
+			p.t.Fatalf("%s exited before logging %s:\n%s", p.name, re, p.log())
+		case <-deadline:
+			p.t.Fatalf("%s did not log %s:\n%s", p.name, re, p.log())
+		}
+	}
+}
+
+func (p *proc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.lines, "\n")
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (p *proc) kill() {
+	if p.cmd.ProcessState == nil {
+		p.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	<-p.done
+}
+
+func writeFile(t *testing.T, path, content string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+var (
+	reHTTP   = regexp.MustCompile(`msg="HTTP API listening".* addr=(\S+)`)
+	reBroker = regexp.MustCompile(`msg="embedded MQTT broker listening".* addr=(\S+)`)
+	reAdmin  = regexp.MustCompile(`msg="kentongand started".* admin=(\S+)`)
+)
+
+func kioskYAML(storeDir, brokerURL string) string {
+	return fmt.Sprintf(`device_id: ciakar-rw03
+name: Pos Ronda RW 03 Ciakar
+broker:
+  url: %s
+  connect_retry_interval: 200ms
+  max_reconnect_interval: 500ms
+gpio:
+  driver: sim
+buttons:
+  - {name: medis, category: medical, pin: 22, hold_ms: 50}
+leds:
+  - {name: status, pin: 23}
+store:
+  dir: %s
+admin:
+  listen: 127.0.0.1:0
+retry_interval: 1s
+`, brokerURL, storeDir)
+}
+
+func adminJSON(t *testing.T, method, url string, v any) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), method, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %s: %s", method, url, resp.Status, body)
+	}
+	if v != nil {
+		if err := json.Unmarshal(body, v); err != nil {
+			t.Fatalf("%s %s: decode %s: %v", method, url, body, err)
+		}
+	}
+}
+
+func binaryLED(t *testing.T, admin string) string {
+	t.Helper()
+	var leds []struct{ Name, State string }
+	adminJSON(t, http.MethodGet, "http://"+admin+"/sim/leds", &leds)
+	for _, l := range leds {
+		if l.Name == "status" {
+			return l.State
+		}
+	}
+	t.Fatalf("no status LED in %+v", leds)
+	return ""
+}
+
+// A resident presses while the hub is unreachable; the kiosk loses power (SIGKILL) with the LED
+// on "pending". After the restart the incident comes back from disk, reaches the hub once the
+// link is back, and becomes exactly one ticket.
+func TestBinaryKioskPowerCutBeforeAck(t *testing.T) {
+	dir := t.TempDir()
+	hubCfg := writeFile(t, filepath.Join(dir, "hub.yaml"), "devices:\n  - {id: ciakar-rw03, name: Pos Ronda RW 03 Ciakar, site: {kecamatan: Panongan, kelurahan: Ciakar, rw: \"03\", rt: \"01\"}}\n")
+	hubBin := startProc(t, "kentongan-hub", "--config", hubCfg, "--data", filepath.Join(dir, "hub"), "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0")
+	httpAddr := hubBin.waitLog(reHTTP)
+	brokerAddr := hubBin.waitLog(reBroker)
+	h := &remoteHub{base: "http://" + httpAddr}
+
+	proxy, err := netproxy.New(brokerAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	proxy.Refuse(true)
+
+	kioskCfg := writeFile(t, filepath.Join(dir, "kiosk.yaml"), kioskYAML(filepath.Join(dir, "kiosk"), proxy.URL()))
+	k1 := startProc(t, "kentongand", "--config", kioskCfg)
+	admin := k1.waitLog(reAdmin)
+	var press struct {
+		Raised     bool   `json:"raised"`
+		IncidentID string `json:"incident_id"`
+	}
+	adminJSON(t, http.MethodPost, "http://"+admin+"/sim/buttons/medis/press?hold_ms=200", &press)
+	if !press.Raised || press.IncidentID == "" {
+		t.Fatalf("press answered %+v, want a raised incident", press)
+	}
+	eventually(t, "LED pending", func() (bool, string) {
+		s := binaryLED(t, admin)
+		return s == "pending", s
+	})
+	k1.kill()
+
+	k2 := startProc(t, "kentongand", "--config", kioskCfg)
+	admin2 := k2.waitLog(reAdmin)
+	var st struct {
+		QueueDepth int `json:"queue_depth"`
+	}
+	adminJSON(t, http.MethodGet, "http://"+admin2+"/status", &st)
+	if st.QueueDepth != 1 {
+		t.Fatalf("after the power cut queue_depth = %d, want the 1 incident from disk", st.QueueDepth)
+	}
+	proxy.Refuse(false)
+	eventually(t, "LED received", func() (bool, string) {
+		s := binaryLED(t, admin2)
+		return s == "received", s
+	})
+	var tickets []ticket
+	eventually(t, "one ticket", func() (bool, string) {
+		tickets = h.list(t)
+		return len(tickets) >= 1, fmt.Sprint(len(tickets))
+	})
+	time.Sleep(1500 * time.Millisecond) // past one retry_interval: a stray re-send would show
+	tickets = h.list(t)
+	if len(tickets) != 1 || tickets[0].IncidentID != press.IncidentID || tickets[0].Category != "medical" {
+		t.Fatalf("tickets = %+v, want exactly one medical ticket for incident %s", tickets, press.IncidentID)
+	}
+}
+
+// remoteHub reads the API of a hub running as a separate process.
+type remoteHub struct{ base string }
+
+func (h *remoteHub) list(t *testing.T) []ticket {
+	t.Helper()
+	var out []ticket
+	adminJSON(t, http.MethodGet, h.base+"/api/v1/tickets", &out)
+	return out
+}
+
+// A config file that cannot be used stops each binary at once, with a message naming the key.
+func TestBinaryConfigErrorsNameTheKey(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		bin, config, want string
+	}{
+		{"kentongand", "name: no id\nbroker: {url: tcp://127.0.0.1:1}\ngpio: {driver: sim}\nstore: {dir: /tmp/x}\n", "device_id"},
+		{"kentongand", "device_id: a\nbroker: {url: tcp://127.0.0.1:1}\ngpio: {driver: sim}\nstore: {dir: /tmp/x}\nadmin: {listen: 0.0.0.0:8081}\n", "admin.listen"},
+		{"kentongand", "device_id: a\nbroker: {url: tcp://127.0.0.1:1}\ngpio: {driver: sim}\nstore: {dir: /tmp/x}\nbutons: []\n", "butons"},
+		{"kentongan-hub", "devices:\n  - {name: tanpa id}\n", "devices[0].id"},
+		{"kentongan-hub", "http:\n  lisen: :8080\n", "http.lisen"},
+	}
+	for i, tt := range tests {
+		cfg := writeFile(t, filepath.Join(dir, fmt.Sprintf("c%d.yaml", i)), tt.config)
+		cmd := exec.Command(filepath.Join(binaries(t), tt.bin), "--config", cfg)
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Errorf("%s with %q started; want it refused", tt.bin, tt.config)
+			continue
+		}
+		if !strings.Contains(string(out), tt.want) {
+			t.Errorf("%s refused %q with %q; want the message to name %q", tt.bin, tt.config, out, tt.want)
+		}
+	}
+	for _, bin := range []string{"kentongand", "kentongan-hub"} {
+		out, err := exec.Command(filepath.Join(binaries(t), bin), "--config", filepath.Join(dir, "missing.yaml")).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "missing.yaml") {
+			t.Errorf("%s with a missing config: err=%v, output %q; want a refusal naming the file", bin, err, out)
+		}
+	}
+}
