@@ -81,19 +81,28 @@ func (c *Chip) lineLocked(offset int) (*Line, error) {
 	return l, nil
 }
 
-// OpenIn requests a line as an input.
-func (c *Chip) OpenIn(offset int, opts ...gpio.InOption) (gpio.PinIn, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// requestLocked claims a free line, as the kernel does when a process requests one.
+func (c *Chip) requestLocked(offset int, as string) (*Line, error) {
 	if c.closed {
 		return nil, fmt.Errorf("open %s line %d: %w", c.name, offset, gpio.ErrClosed)
 	}
 	l, err := c.lineLocked(offset)
 	if err != nil {
-		return nil, fmt.Errorf("open input: %w", err)
+		return nil, fmt.Errorf("open %s: %w", as, err)
 	}
 	if l.in != nil || l.out != nil {
 		return nil, fmt.Errorf("open %s line %d: %w", c.name, offset, gpio.ErrBusy)
+	}
+	return l, nil
+}
+
+// OpenIn requests a line as an input.
+func (c *Chip) OpenIn(offset int, opts ...gpio.InOption) (gpio.PinIn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, err := c.requestLocked(offset, "input")
+	if err != nil {
+		return nil, err
 	}
 	p := &inPin{
 		line:   l,
@@ -111,15 +120,9 @@ func (c *Chip) OpenIn(offset int, opts ...gpio.InOption) (gpio.PinIn, error) {
 func (c *Chip) OpenOut(offset int, opts ...gpio.OutOption) (gpio.PinOut, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return nil, fmt.Errorf("open %s line %d: %w", c.name, offset, gpio.ErrClosed)
-	}
-	l, err := c.lineLocked(offset)
+	l, err := c.requestLocked(offset, "output")
 	if err != nil {
-		return nil, fmt.Errorf("open output: %w", err)
-	}
-	if l.in != nil || l.out != nil {
-		return nil, fmt.Errorf("open %s line %d: %w", c.name, offset, gpio.ErrBusy)
+		return nil, err
 	}
 	p := &outPin{line: l}
 	l.out = p

@@ -1,0 +1,77 @@
+package demo
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/kentongan/kentongan/hub"
+	"github.com/kentongan/kentongan/hub/hubclient"
+	"github.com/kentongan/kentongan/hub/hubd"
+)
+
+// The demo plays its whole scenario against a real hub: a fire ticket at Ciakar acknowledged by
+// the demo operator (with the kiosk's LED following), and a medical ticket at Kutabumi left new.
+func TestDemoScenario(t *testing.T) {
+	m := hubd.NewMain()
+	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := m.ParseFlags(context.Background(), []string{"--demo", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	Register(&m.Config)
+	Register(&m.Config) // twice is harmless
+	if len(m.Config.Devices) != len(Posts) {
+		t.Fatalf("devices = %d, want %d", len(m.Config.Devices), len(Posts))
+	}
+	var fleet *Fleet
+	m.DemoFunc = func(ctx context.Context, m *hubd.Main) error {
+		f, err := Start(ctx, m, Options{AckAfter: 100 * time.Millisecond, Logger: m.Logger})
+		fleet = f
+		if err == nil {
+			m.DeferClose(f.Close)
+		}
+		return err
+	}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+
+	api := hubclient.New("http://"+m.HTTPAddr(), nil)
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		fire, _ := api.Tickets(ctx, hub.TicketFilter{DeviceID: "ciakar-rw03"})
+		med, _ := api.Tickets(ctx, hub.TicketFilter{DeviceID: "kutabumi-rw07"})
+		led := ""
+		for _, l := range fleet.kiosks[0].LEDs() {
+			led = l.State
+		}
+		if len(fire) == 1 && fire[0].Status == hub.StatusAcknowledged && fire[0].Category == "fire" &&
+			len(med) == 1 && med[0].Status == hub.StatusNew && med[0].Category == "medical" && led == "acknowledged" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo did not play out: ciakar %+v, kutabumi %+v, ciakar LED %q", fire, med, led)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if ts, _ := api.Tickets(ctx, hub.TicketFilter{DeviceID: "tegalangus-rw02"}); len(ts) != 0 {
+		t.Errorf("tegalangus-rw02 has tickets %+v; nobody pressed there", ts)
+	}
+}
+
+func TestHTTPBase(t *testing.T) {
+	for in, want := range map[string]string{
+		"[::]:8080":      "http://localhost:8080",
+		"0.0.0.0:8080":   "http://localhost:8080",
+		":8080":          "http://localhost:8080",
+		"127.0.0.1:9000": "http://127.0.0.1:9000",
+	} {
+		if got := httpBase(in); got != want {
+			t.Errorf("httpBase(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
