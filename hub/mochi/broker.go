@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -183,9 +184,61 @@ func (b *Broker) Close() error {
 		return nil
 	}
 	b.closed = true
-	// mochi's Close also stops the listener when Serve was never called.
-	if err := b.srv.Close(); err != nil {
-		return fmt.Errorf("embedded broker: close: %w", err)
+	b.closeClients()
+	// mochi's Close waits for every client goroutine; one that never ends must not hang the hub.
+	done := make(chan struct{})
+	go func() {
+		b.srv.Close() // always nil
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(closeTimeout):
+		return fmt.Errorf("embedded broker: close: clients still running after %v", closeTimeout)
 	}
-	return nil
+}
+
+// closeTimeout bounds each stage of Close: disconnecting clients, then mochi's own close.
+const closeTimeout = 5 * time.Second
+
+// closeClients stops the listener and disconnects every client before mochi's own Close runs.
+//
+// mochi v2.7.9's Close reaches Clients.GetByListener, which takes the clients' read lock twice;
+// a client connecting or leaving at that moment asks for the write lock in between, and the
+// broker deadlocks for good (mochi-mqtt/server#488, seen here as a hub that never finished
+// stopping). So the listener is taken out of mochi's hands and closed without that callback,
+// every client is disconnected here, and mochi's Close then finds nothing left to close.
+func (b *Broker) closeClients() {
+	if l, ok := b.srv.Listeners.Get(b.tcp.ID()); ok {
+		b.srv.Listeners.Delete(b.tcp.ID())
+		l.Close(func(string) {})
+	}
+	deadline := time.Now().Add(closeTimeout)
+	quiet := 0
+	for {
+		// Sweep until two passes in a row find nobody: a connection accepted just before the
+		// listener closed may register its client only after an earlier sweep. Waiting on
+		// mochi's ClientsWg instead would race with such a connection's Add.
+		open := 0
+		for _, cl := range b.srv.Clients.GetAll() {
+			if !cl.Net.Inline && !cl.Closed() {
+				open++
+				_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			}
+		}
+		if open == 0 && atomic.LoadInt64(&b.srv.Info.ClientsConnected) == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		if quiet >= 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.log.Error("embedded broker: client connections still open at close", "timeout", closeTimeout)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
