@@ -11,7 +11,7 @@ type Store interface {
 	// is reported in that result's Err; the returned error means nothing was committed.
 	Ingest(ctx context.Context, batch []NewTicket) ([]IngestResult, error)
 
-	// Ticket returns one ticket, or a not_found *Error.
+	// Ticket returns one ticket by its ID or its number ("112-000123"), or a not_found *Error.
 	Ticket(ctx context.Context, id string) (*Ticket, error)
 
 	// Tickets returns tickets matching f, newest first.

@@ -3,6 +3,8 @@ package hub
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kentongan/kentongan/mqtt"
@@ -119,6 +121,20 @@ type Ticket struct {
 // FormatNumber formats a ticket sequence number for people.
 func FormatNumber(seq int64) string {
 	return fmt.Sprintf("112-%06d", seq)
+}
+
+// ParseNumber reads a ticket number as FormatNumber writes it ("112-000123"), so that people
+// can name a ticket by the number they were told on the phone or by SMS.
+func ParseNumber(s string) (seq int64, ok bool) {
+	digits, found := strings.CutPrefix(s, "112-")
+	if !found || len(digits) < 6 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || n <= 0 || FormatNumber(n) != s {
+		return 0, false
+	}
+	return n, true
 }
 
 // Event is one entry of a ticket's audit trail. Creation is an event from "" to new.

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -148,30 +147,10 @@ func ack(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	c := client(*hubURL)
 	id := fs.Arg(0)
-	if strings.HasPrefix(id, "112-") {
-		found, err := findByNumber(ctx, c, id)
-		if err != nil {
-			return err
-		}
-		id = found
-	}
 	t, err := c.Acknowledge(ctx, id, *by, *note)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s acknowledged by %s\n", t.Number, *by)
 	return nil
-}
-
-func findByNumber(ctx context.Context, c *hubclient.Client, number string) (string, error) {
-	ts, err := c.Tickets(ctx, hub.TicketFilter{Limit: hub.MaxLimit})
-	if err != nil {
-		return "", err
-	}
-	for _, t := range ts {
-		if t.Number == number {
-			return t.ID, nil
-		}
-	}
-	return "", fmt.Errorf("no ticket numbered %s among the newest %d", number, hub.MaxLimit)
 }

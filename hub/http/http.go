@@ -218,7 +218,7 @@ func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	events, err := s.opts.Tickets.Events(r.Context(), id)
+	events, err := s.opts.Tickets.Events(r.Context(), t.ID)
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -241,7 +241,16 @@ func (s *Server) handleAck(w http.ResponseWriter, r *http.Request) {
 	if req.By == "" {
 		req.By = DefaultActor
 	}
-	t, err := s.opts.Tickets.Acknowledge(r.Context(), r.PathValue("id"), req.By, req.Note)
+	id := r.PathValue("id")
+	if _, ok := hub.ParseNumber(id); ok {
+		t, err := s.opts.Tickets.Ticket(r.Context(), id)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		id = t.ID
+	}
+	t, err := s.opts.Tickets.Acknowledge(r.Context(), id, req.By, req.Note)
 	if err != nil {
 		s.error(w, r, err)
 		return

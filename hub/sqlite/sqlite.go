@@ -411,7 +411,11 @@ func repeatJoin(s string, n int) string {
 
 // Ticket implements hub.Store.
 func (s *Store) Ticket(ctx context.Context, id string) (*hub.Ticket, error) {
-	t, err := scanTicket(s.r.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = ?`, id))
+	row := s.r.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = ?`, id)
+	if seq, ok := hub.ParseNumber(id); ok {
+		row = s.r.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE seq = ?`, seq)
+	}
+	t, err := scanTicket(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, hub.Errorf(hub.CodeNotFound, "ticket %q not found", id)
 	}

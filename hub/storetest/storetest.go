@@ -397,6 +397,13 @@ func testAcknowledgeRefusals(t *testing.T, open Opener) {
 	if _, err := s.Events(ctx, "no-such-ticket"); hub.ErrorCode(err) != hub.CodeNotFound {
 		t.Errorf("events of unknown ticket: %v, want not_found", err)
 	}
+	// People name tickets by number.
+	if got, err := s.Ticket(ctx, tk.Number); err != nil || got.ID != tk.ID {
+		t.Errorf("get by number %s: %+v, %v; want ticket %s", tk.Number, got, err, tk.ID)
+	}
+	if _, err := s.Ticket(ctx, hub.FormatNumber(999999)); hub.ErrorCode(err) != hub.CodeNotFound {
+		t.Errorf("get unknown number: %v, want not_found", err)
+	}
 	if _, err := s.Acknowledge(ctx, tk.ID, "", ""); hub.ErrorCode(err) != hub.CodeInvalid {
 		t.Errorf("ack without actor: %v, want invalid", err)
 	}
