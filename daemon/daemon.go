@@ -98,6 +98,7 @@ type Daemon struct {
 	ledKick     chan struct{}
 	newKick     chan struct{}
 	connectKick chan struct{}
+	pingKick    chan struct{}
 	refreshMu   sync.Mutex // serialises reading the store into the cache
 	linkFailing atomic.Bool
 
@@ -131,6 +132,7 @@ func New(cfg Config, opts ...Option) (*Daemon, error) {
 		ledKick:     make(chan struct{}, 1),
 		newKick:     make(chan struct{}, 1),
 		connectKick: make(chan struct{}, 1),
+		pingKick:    make(chan struct{}, 1),
 		firmware:    firmware(),
 	}
 	for _, o := range opts {

@@ -116,6 +116,11 @@ func (d *Daemon) runLink(ctx context.Context) {
 			if d.connected() {
 				d.publishHeartbeat(ctx)
 			}
+		case <-d.pingKick:
+			// A ping is the hub asking how we are: the answer is a heartbeat, now.
+			if d.connected() {
+				d.publishHeartbeat(ctx)
+			}
 		case <-prune.C:
 			d.prune()
 		}
@@ -297,7 +302,8 @@ func (d *Daemon) handleCommand(payload []byte) {
 	}
 	switch c.Name {
 	case mqtt.CommandPing:
-		d.log.Info("ping from hub", "command_id", c.ID)
+		d.log.Info("ping from hub; answering with a heartbeat", "command_id", c.ID)
+		kick(d.pingKick)
 	default:
 		d.log.Warn("unknown command from hub", "command", c.Name, "command_id", c.ID)
 	}

@@ -49,7 +49,11 @@ type DeviceStatus struct {
 	State DeviceState `json:"state"`
 }
 
-// DeviceService lists the registry with live state.
+// DeviceService lists the registry with live state, and reaches devices.
 type DeviceService interface {
 	Devices(ctx context.Context) []DeviceStatus
+	// Ping sends the device a ping command; a kiosk answers with a heartbeat at once, so an
+	// operator can check a kiosk without waiting for its next heartbeat. It returns the
+	// command's ID, or a not_found *Error for a device not in the registry.
+	Ping(ctx context.Context, deviceID string) (commandID string, err error)
 }

@@ -54,6 +54,7 @@ func NewServer(opts Options) *Server {
 	s.mux.HandleFunc("GET /api/v1/tickets/{id}", s.handleTicket)
 	s.mux.HandleFunc("POST /api/v1/tickets/{id}/ack", s.handleAck)
 	s.mux.HandleFunc("GET /api/v1/devices", s.handleDevices)
+	s.mux.HandleFunc("POST /api/v1/devices/{id}/ping", s.handlePing)
 	s.mux.HandleFunc("GET /api/v1/status", s.handleStatus)
 	s.mux.HandleFunc("/api/", s.handleNoRoute)
 	if opts.Metrics != nil {
@@ -282,6 +283,15 @@ func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
 
 func (s *Server) handleDevices(w http.ResponseWriter, r *http.Request) {
 	s.json(w, http.StatusOK, s.opts.Devices.Devices(r.Context()))
+}
+
+func (s *Server) handlePing(w http.ResponseWriter, r *http.Request) {
+	id, err := s.opts.Devices.Ping(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.json(w, http.StatusAccepted, map[string]string{"device_id": r.PathValue("id"), "command_id": id})
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {

@@ -58,6 +58,13 @@ func (s *stub) Acknowledge(_ context.Context, id, by, note string) (*hub.Ticket,
 
 func (s *stub) Devices(context.Context) []hub.DeviceStatus { return []hub.DeviceStatus{} }
 
+func (s *stub) Ping(_ context.Context, id string) (string, error) {
+	if id != "ciakar-rw03" {
+		return "", hub.Errorf(hub.CodeNotFound, "device %q is not registered", id)
+	}
+	return "c-1", nil
+}
+
 func (s *stub) Stats(context.Context) hub.Stats { return hub.Stats{} }
 
 func serve(t *testing.T, st *stub) *httptest.Server {
@@ -142,5 +149,19 @@ func TestRoutes(t *testing.T) {
 	}
 	if code, _, _ := call(t, "GET", ts.URL+"/metrics", ""); code != 404 {
 		t.Errorf("metrics without a handler: %d", code)
+	}
+}
+
+func TestPing(t *testing.T) {
+	ts := serve(t, &stub{})
+	code, body, _ := call(t, "POST", ts.URL+"/api/v1/devices/ciakar-rw03/ping", "")
+	if code != 202 || !strings.Contains(body, `"command_id": "c-1"`) {
+		t.Errorf("ping: %d %s, want 202 with the command id", code, body)
+	}
+	if code, body, _ := call(t, "POST", ts.URL+"/api/v1/devices/nowhere/ping", ""); code != 404 || errorCode(t, body) != "not_found" {
+		t.Errorf("ping unknown device: %d %s, want 404 not_found", code, body)
+	}
+	if code, _, h := call(t, "GET", ts.URL+"/api/v1/devices/ciakar-rw03/ping", ""); code != 405 || h.Get("Allow") != "POST" {
+		t.Errorf("GET ping: %d, Allow %q; want 405 and POST", code, h.Get("Allow"))
 	}
 }

@@ -565,6 +565,26 @@ func (s *Service) Acknowledge(ctx context.Context, ticketID, by, note string) (*
 	return t, nil
 }
 
+// Ping implements hub.DeviceService.
+func (s *Service) Ping(ctx context.Context, deviceID string) (string, error) {
+	if !s.known(deviceID) {
+		return "", hub.Errorf(hub.CodeNotFound, "device %q is not registered", deviceID)
+	}
+	id, err := mqtt.NewIncidentID() // a UUIDv7 serves as well for commands
+	if err != nil {
+		return "", err
+	}
+	payload, err := mqtt.Encode(mqtt.Command{V: mqtt.SchemaVersion, ID: id, Name: mqtt.CommandPing, At: s.clock.Now()})
+	if err != nil {
+		return "", err
+	}
+	if err := s.bus.Publish(ctx, mqtt.Topic(deviceID, mqtt.KindCommand), payload, mqtt.QoSCommand, false); err != nil {
+		return "", hub.Errorf(hub.CodeUnavailable, "ping %s: %v", deviceID, err)
+	}
+	s.log.Info("ping sent", "device", deviceID, "command", id)
+	return id, nil
+}
+
 // Devices implements hub.DeviceService: the registry sorted by ID, with live state.
 func (s *Service) Devices(context.Context) []hub.DeviceStatus {
 	s.devMu.RLock()

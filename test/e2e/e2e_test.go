@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -284,4 +285,43 @@ func TestAckWhileKioskOfflineReachesLEDOnReconnect(t *testing.T) {
 	proxy.SetTarget(h2.brokerAddr())
 	proxy.Refuse(false)
 	waitLED(t, k, "acknowledged")
+}
+
+// An operator pings a kiosk from the hub's API; the kiosk answers with a heartbeat at once,
+// long before its next scheduled one, and the hub shows it.
+func TestPingAnsweredWithHeartbeat(t *testing.T) {
+	h := startHub(t, tempDir(t, "hub"), "ciakar-rw03")
+	cfg := kioskConfig("ciakar-rw03", "tcp://"+h.brokerAddr(), tempDir(t, "kiosk"))
+	cfg.HeartbeatInterval = time.Hour
+	startKioskCfg(t, cfg)
+
+	seq := func() uint64 {
+		var devs []struct {
+			ID    string `json:"id"`
+			State struct {
+				Presence     string `json:"presence"`
+				HeartbeatSeq uint64 `json:"heartbeat_seq"`
+			} `json:"state"`
+		}
+		h.getJSON(h.base+"/api/v1/devices", &devs)
+		for _, d := range devs {
+			if d.ID == "ciakar-rw03" {
+				return d.State.HeartbeatSeq
+			}
+		}
+		t.Fatalf("ciakar-rw03 not in %+v", devs)
+		return 0
+	}
+	// The kiosk sends one heartbeat on connecting.
+	eventually(t, "first heartbeat", func() (bool, string) { s := seq(); return s == 1, fmt.Sprint(s) })
+
+	resp, err := http.Post(h.base+"/api/v1/devices/ciakar-rw03/ping", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("ping: %s", resp.Status)
+	}
+	eventually(t, "heartbeat answering the ping", func() (bool, string) { s := seq(); return s == 2, fmt.Sprint(s) })
 }
