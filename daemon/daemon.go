@@ -61,6 +61,7 @@ func WithClock(now func() time.Time) Option { return func(d *Daemon) { d.now = n
 // store is the part of the outbox the daemon uses; tests substitute a failing one.
 type store interface {
 	Put(in mqtt.Incident, now time.Time) error
+	PutSent(in mqtt.Incident, now time.Time) (mqtt.Incident, error)
 	Pending() ([]outbox.Entry, error)
 	Claim(now, sentBefore time.Time) ([]mqtt.Incident, error)
 	Ack(a mqtt.Ack, now time.Time) (outbox.AckResult, error)
@@ -99,7 +100,9 @@ type Daemon struct {
 	newKick     chan struct{}
 	connectKick chan struct{}
 	pingKick    chan struct{}
-	refreshMu   sync.Mutex // serialises reading the store into the cache
+	freshMu     sync.Mutex
+	fresh       []mqtt.Incident // stored and counted as sent, waiting for runLink to publish
+	refreshMu   sync.Mutex      // serialises reading the store into the cache
 	linkFailing atomic.Bool
 
 	mu         sync.Mutex
@@ -344,16 +347,29 @@ func (d *Daemon) raise(b *button) (string, error) {
 		Category:   b.cfg.Category,
 		OccurredAt: now.UTC(),
 	}
-	if err := d.store.Put(in, now); err != nil {
+	// Connected, the incident is stored as sent and published straight away: one commit, not
+	// two, before it is on the wire. Offline, it waits for the next connect like any other.
+	online := d.connected()
+	if online {
+		in, err = d.store.PutSent(in, now)
+	} else {
+		err = d.store.Put(in, now)
+	}
+	if err != nil {
 		return "", d.storeFailed(b, err)
 	}
 	d.mu.Lock()
 	d.storeFault = ""
 	d.mu.Unlock()
 	d.log.Info("incident stored", "incident_id", id, "button", b.cfg.Name, "category", in.Category)
-	// The incident is on disk: only now may the LEDs say pending.
+	// The incident is on disk: only now may it be sent, and the LEDs say pending.
+	if online {
+		d.freshMu.Lock()
+		d.fresh = append(d.fresh, in)
+		d.freshMu.Unlock()
+		kick(d.newKick)
+	}
 	d.refresh()
-	kick(d.newKick)
 	return id, nil
 }
 

@@ -16,7 +16,7 @@ import (
 	"github.com/kentongan/kentongan/mqtt"
 )
 
-// failingStore makes Put fail like a full disk while fail is set.
+// failingStore makes Put and PutSent fail like a full disk while fail is set.
 type failingStore struct {
 	store
 	fail atomic.Bool
@@ -27,6 +27,13 @@ func (s *failingStore) Put(in mqtt.Incident, now time.Time) error {
 		return &pathError{syscall.ENOSPC}
 	}
 	return s.store.Put(in, now)
+}
+
+func (s *failingStore) PutSent(in mqtt.Incident, now time.Time) (mqtt.Incident, error) {
+	if s.fail.Load() {
+		return mqtt.Incident{}, &pathError{syscall.ENOSPC}
+	}
+	return s.store.PutSent(in, now)
 }
 
 type pathError struct{ err error }

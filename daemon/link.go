@@ -105,9 +105,7 @@ func (d *Daemon) runLink(ctx context.Context) {
 				d.onConnected(ctx)
 			}
 		case <-d.newKick:
-			if d.connected() {
-				d.publishDue(ctx, time.Time{})
-			}
+			d.publishFresh(ctx)
 		case <-retry.C:
 			if d.connected() {
 				d.publishDue(ctx, d.now().Add(-d.cfg.RetryInterval))
@@ -143,6 +141,21 @@ func (d *Daemon) onConnected(ctx context.Context) {
 	d.publishHeartbeat(ctx)
 }
 
+// publishFresh publishes the incidents just stored, in the order they were raised. Offline, it
+// leaves them: they are claimed and published at the next connect, like everything pending.
+func (d *Daemon) publishFresh(ctx context.Context) {
+	d.freshMu.Lock()
+	fresh := d.fresh
+	d.fresh = nil
+	d.freshMu.Unlock()
+	if !d.connected() {
+		return
+	}
+	for _, in := range fresh {
+		d.publishIncident(ctx, in)
+	}
+}
+
 // publishDue publishes the pending incidents never sent or last sent at or before sentBefore.
 func (d *Daemon) publishDue(ctx context.Context, sentBefore time.Time) {
 	ins, err := d.store.Claim(d.now(), sentBefore)
@@ -158,15 +171,19 @@ func (d *Daemon) publishDue(ctx context.Context, sentBefore time.Time) {
 		return
 	}
 	for _, in := range ins {
-		payload, err := mqtt.Encode(in)
-		if err != nil {
-			d.log.Error("cannot encode incident", "incident_id", in.ID, "err", err)
-			continue
-		}
-		d.log.Info("publishing incident", "incident_id", in.ID, "attempt", in.Attempt)
-		d.publish(ctx, mqtt.Topic(d.cfg.DeviceID, mqtt.KindIncident), mqtt.QoSIncident, false, payload, "incident "+in.ID)
+		d.publishIncident(ctx, in)
 	}
 	d.refresh() // attempts changed
+}
+
+func (d *Daemon) publishIncident(ctx context.Context, in mqtt.Incident) {
+	payload, err := mqtt.Encode(in)
+	if err != nil {
+		d.log.Error("cannot encode incident", "incident_id", in.ID, "err", err)
+		return
+	}
+	d.log.Info("publishing incident", "incident_id", in.ID, "attempt", in.Attempt)
+	d.publish(ctx, mqtt.Topic(d.cfg.DeviceID, mqtt.KindIncident), mqtt.QoSIncident, false, payload, "incident "+in.ID)
 }
 
 // publish sends without waiting for the broker; a failure is only logged because the outbox,

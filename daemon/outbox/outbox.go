@@ -159,19 +159,37 @@ func (s *Store) view(what string, fn func(tx *bolt.Tx) error) error {
 // Put adds an incident to the pending set and returns once it is on disk. Putting an ID that is
 // already pending or recent is an error: IDs are made once per press.
 func (s *Store) Put(in mqtt.Incident, now time.Time) error {
-	if in.ID == "" {
+	return s.put(Entry{Incident: in, StoredAt: now})
+}
+
+// PutSent stores a new incident as Put does, but already counted as published once at now, for a
+// caller that publishes it straight after. The first send then costs no second commit, which on
+// a kiosk's SD card is a second fsync in the path of the resident's LED. If that publish never
+// happens (no connection, a crash), the incident is due again at the next (re)connect and after
+// the retry interval, like any other. It returns the incident as it is to be published.
+func (s *Store) PutSent(in mqtt.Incident, now time.Time) (mqtt.Incident, error) {
+	in.Attempt = 1
+	if err := s.put(Entry{Incident: in, StoredAt: now, LastSentAt: now}); err != nil {
+		return mqtt.Incident{}, err
+	}
+	return in, nil
+}
+
+func (s *Store) put(e Entry) error {
+	id := e.Incident.ID
+	if id == "" {
 		return errors.New("outbox put: incident has no id")
 	}
-	v, err := json.Marshal(Entry{Incident: in, StoredAt: now})
+	v, err := json.Marshal(e)
 	if err != nil {
-		return fmt.Errorf("outbox put %s: %w", in.ID, err)
+		return fmt.Errorf("outbox put %s: %w", id, err)
 	}
-	return s.update("put "+in.ID, func(tx *bolt.Tx) error {
+	return s.update("put "+id, func(tx *bolt.Tx) error {
 		p, r := tx.Bucket(bucketPending), tx.Bucket(bucketRecent)
-		if p.Get([]byte(in.ID)) != nil || r.Get([]byte(in.ID)) != nil {
+		if p.Get([]byte(id)) != nil || r.Get([]byte(id)) != nil {
 			return errors.New("incident id already stored")
 		}
-		return p.Put([]byte(in.ID), v)
+		return p.Put([]byte(id), v)
 	})
 }
 

@@ -127,6 +127,42 @@ func TestClaimCountsAttempts(t *testing.T) {
 	}
 }
 
+// PutSent stores an incident counted as published once, so that the caller's first publish costs
+// no second commit; it is due again like any other after the retry interval or at a reconnect.
+func TestPutSentCountsFirstPublish(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	a := incident(t, "kebakaran")
+	got, err := s.PutSent(a, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != a.ID || got.Attempt != 1 {
+		t.Fatalf("PutSent returned %+v, want a at attempt 1", got)
+	}
+	if c, _ := s.Claim(t0, time.Time{}); len(c) != 0 {
+		t.Fatalf("new-only claim returned the incident just sent: %v", incIDs(c))
+	}
+	if c, _ := s.Claim(t0.Add(5*time.Second), t0.Add(-10*time.Second)); len(c) != 0 {
+		t.Fatalf("retry claim before the interval returned %v", incIDs(c))
+	}
+	if _, err := s.PutSent(a, t0); err == nil {
+		t.Fatal("PutSent stored the same incident id twice")
+	}
+	// After a restart it is pending like anything else, and a reconnect re-sends it as attempt 2.
+	s.Close()
+	s = open(t, dir)
+	p, err := s.Pending()
+	if err != nil || !equal(ids(p), []string{a.ID}) {
+		t.Fatalf("pending after reopen = %v, %v", ids(p), err)
+	}
+	t1 := t0.Add(time.Minute)
+	c, _ := s.Claim(t1, t1)
+	if !equal(incIDs(c), []string{a.ID}) || c[0].Attempt != 2 {
+		t.Fatalf("reconnect claim %+v, want a at attempt 2", c)
+	}
+}
+
 func TestAckLifecycle(t *testing.T) {
 	s := open(t, t.TempDir())
 	a := incident(t, "kebakaran")
