@@ -134,7 +134,8 @@ func (b *button) press(ctx context.Context) bool {
 	}
 	id, err := b.raise(b)
 	b.pressing(b, false)
-	b.report(pressOutcome{Raised: err == nil, IncidentID: id, Err: err})
+	// An incident the disk would not take is raised all the same (held in memory), with err saying so.
+	b.report(pressOutcome{Raised: id != "", IncidentID: id, Err: err})
 	// However long it stays down, a press raises one incident.
 	return b.waitRelease(ctx)
 }

@@ -38,8 +38,10 @@ var (
 	ErrNotSim        = errors.New("gpio driver is not sim")
 	ErrBadHold       = errors.New("hold must be between 1ms and 60s")
 	ErrNotRunning    = errors.New("daemon is not running")
-	// ErrNotStored: the press was long enough but the incident could not be written to disk.
-	ErrNotStored = errors.New("incident not stored")
+	// ErrNotStored: the press raised an incident, but the disk would not take it. It is held in
+	// memory and sent, and written to disk once the disk takes writes again; a power cut before
+	// either would lose it.
+	ErrNotStored = errors.New("incident not stored on disk")
 )
 
 // Option configures New.
@@ -110,11 +112,14 @@ type Daemon struct {
 	closed     bool
 	pressing   map[string]bool
 	storeFault string
-	pending    []outbox.Entry
-	recent     []outbox.Recent
-	lastAckAt  time.Time
-	ledState   string
-	hbSeq      uint64
+	// unstored are incidents the outbox could not take (a full or failing disk): kept in memory,
+	// sent like the rest, and written to disk as soon as it takes writes again.
+	unstored  []outbox.Entry
+	pending   []outbox.Entry
+	recent    []outbox.Recent
+	lastAckAt time.Time
+	ledState  string
+	hbSeq     uint64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -351,12 +356,15 @@ func (d *Daemon) raise(b *button) (string, error) {
 	// two, before it is on the wire. Offline, it waits for the next connect like any other.
 	online := d.connected()
 	if online {
-		in, err = d.store.PutSent(in, now)
+		var sent mqtt.Incident
+		if sent, err = d.store.PutSent(in, now); err == nil {
+			in = sent
+		}
 	} else {
 		err = d.store.Put(in, now)
 	}
 	if err != nil {
-		return "", d.storeFailed(b, err)
+		return id, d.keepInMemory(b, in, now, err)
 	}
 	d.mu.Lock()
 	d.storeFault = ""
@@ -371,6 +379,88 @@ func (d *Daemon) raise(b *button) (string, error) {
 	}
 	d.refresh()
 	return id, nil
+}
+
+// keepInMemory holds an incident the disk would not take. It is still sent and shown as pending;
+// only a power cut before the hub has it, or before the disk takes it, would lose it. The fault
+// shows on the LEDs and in the heartbeat until a write succeeds again.
+func (d *Daemon) keepInMemory(b *button, in mqtt.Incident, now time.Time, err error) error {
+	in.Attempt = 0
+	d.mu.Lock()
+	d.storeFault = "store: " + err.Error()
+	d.unstored = append(d.unstored, outbox.Entry{Incident: in, StoredAt: now})
+	d.mu.Unlock()
+	d.log.Error("INCIDENT NOT ON DISK: kept in memory and sent to the hub; a power cut before the hub has it would lose it",
+		"incident_id", in.ID, "button", b.cfg.Name, "store", d.cfg.Store.Dir, "err", err)
+	d.refresh()
+	kick(d.newKick)
+	return fmt.Errorf("%w: %w", ErrNotStored, err)
+}
+
+// persistUnstored writes the incidents held in memory to the outbox, oldest first, once the disk
+// takes writes again. Written, they are pending like any other and leave memory.
+func (d *Daemon) persistUnstored() {
+	d.mu.Lock()
+	held := slices.Clone(d.unstored)
+	d.mu.Unlock()
+	if len(held) == 0 {
+		return
+	}
+	var written []string
+	for _, e := range held {
+		if err := d.store.Put(e.Incident, e.StoredAt); err != nil {
+			d.log.Debug("outbox still refuses writes", "err", err)
+			break
+		}
+		written = append(written, e.Incident.ID)
+	}
+	if len(written) == 0 {
+		return
+	}
+	d.mu.Lock()
+	d.unstored = slices.DeleteFunc(d.unstored, func(e outbox.Entry) bool { return slices.Contains(written, e.Incident.ID) })
+	d.storeFault = ""
+	d.mu.Unlock()
+	d.log.Info("incidents held in memory are now on disk", "count", len(written))
+	d.refresh()
+}
+
+// takeUnstoredAck applies an ack to an incident held in memory. It reports false when the
+// incident is not held there (the outbox handles it).
+func (d *Daemon) takeUnstoredAck(a mqtt.Ack) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	i := slices.IndexFunc(d.unstored, func(e outbox.Entry) bool { return e.Incident.ID == a.IncidentID })
+	if i < 0 {
+		return false
+	}
+	if a.Status == mqtt.AckRejected {
+		d.unstored[i].LastError = cmp.Or(a.Error, "rejected by hub")
+		d.unstored[i].RejectedAt = d.now()
+		return true
+	}
+	// The hub holds it now; it needs no disk of ours any more.
+	d.unstored = slices.Delete(d.unstored, i, i+1)
+	d.lastAckAt = d.now()
+	return true
+}
+
+// claimUnstored marks the held incidents due (never sent, or last sent at or before sentBefore)
+// as sent now and returns them for publishing.
+func (d *Daemon) claimUnstored(sentBefore time.Time) []mqtt.Incident {
+	now := d.now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []mqtt.Incident
+	for i := range d.unstored {
+		e := &d.unstored[i]
+		if e.LastSentAt.IsZero() || !e.LastSentAt.After(sentBefore) {
+			e.Incident.Attempt++
+			e.LastSentAt = now
+			out = append(out, e.Incident)
+		}
+	}
+	return out
 }
 
 func (d *Daemon) storeFailed(b *button, err error) error {
@@ -395,7 +485,7 @@ func (d *Daemon) refresh() {
 		d.storeFault = "store: " + err.Error()
 		d.log.Error("cannot read the outbox", "err", err)
 	} else {
-		d.pending, d.recent = pending, recent
+		d.pending, d.recent = append(pending, d.unstored...), recent
 	}
 	d.mu.Unlock()
 	kick(d.ledKick)
@@ -541,10 +631,14 @@ func (d *Daemon) Status() Status {
 		if e.LastSentAt.After(updated) {
 			updated = e.LastSentAt
 		}
+		errText := e.LastError
+		if errText == "" && slices.ContainsFunc(d.unstored, func(u outbox.Entry) bool { return u.Incident.ID == e.Incident.ID }) {
+			errText = "not on disk: held in memory until the hub or the disk has it"
+		}
 		s.Incidents = append(s.Incidents, IncidentView{
 			ID: e.Incident.ID, Button: e.Incident.Button, Category: e.Incident.Category,
 			OccurredAt: e.Incident.OccurredAt, State: StatePending, Attempt: e.Incident.Attempt,
-			Error: e.LastError, Updated: updated,
+			Error: errText, Updated: updated,
 		})
 	}
 	for _, r := range d.recent {
@@ -567,7 +661,7 @@ type PressResult struct {
 
 // Press presses a button of the simulated chip for hold, through the same debounce and hold logic
 // as a finger, and returns once the press is over. It returns an error wrapping ErrNotStored if
-// the press raised an incident that could not be stored.
+// the press raised an incident the disk would not take (it is held in memory and sent).
 func (d *Daemon) Press(ctx context.Context, button string, hold time.Duration) error {
 	_, err := d.SimPress(ctx, button, hold)
 	return err
@@ -617,9 +711,9 @@ func (d *Daemon) SimPress(ctx context.Context, name string, hold time.Duration) 
 	case <-wait.C:
 	case <-ctx.Done():
 	}
+	res.Raised, res.IncidentID = o.Raised, o.IncidentID
 	if o.Err != nil {
 		return res, fmt.Errorf("press %s: %w", name, o.Err)
 	}
-	res.Raised, res.IncidentID = o.Raised, o.IncidentID
 	return res, nil
 }

@@ -43,6 +43,7 @@ func (e *pathError) Unwrap() error { return e.err }
 
 func TestStoreFailureIsFaultNotSilence(t *testing.T) {
 	cfg := testConfig(t, "tcp://"+freeAddr(t))
+	cfg.RetryInterval = 200 * time.Millisecond // the held incidents are written on the retry tick
 	d := newDaemon(t, cfg)
 	fs := &failingStore{store: d.store}
 	fs.fail.Store(true)
@@ -53,32 +54,45 @@ func TestStoreFailureIsFaultNotSilence(t *testing.T) {
 	base := "http://" + d.AdminAddr()
 
 	var body struct {
-		Button string `json:"button"`
-		HoldMS int    `json:"hold_ms"`
-		Raised bool   `json:"raised"`
-		Error  string `json:"error"`
+		Button     string `json:"button"`
+		HoldMS     int    `json:"hold_ms"`
+		Raised     bool   `json:"raised"`
+		IncidentID string `json:"incident_id"`
+		Error      string `json:"error"`
 	}
 	code := getJSON(t, "POST", base+"/sim/buttons/kebakaran/press?hold_ms=200", &body)
-	if code != http.StatusInternalServerError || body.Raised || !strings.Contains(body.Error, "no space left") || body.Button != "kebakaran" {
-		t.Fatalf("press on a full disk: %d %+v", code, body)
+	if code != http.StatusInternalServerError || !body.Raised || body.IncidentID == "" || !strings.Contains(body.Error, "no space left") || body.Button != "kebakaran" {
+		t.Fatalf("press on a full disk: %d %+v; want 500, raised, with the incident id and the reason", code, body)
 	}
 	eventually(t, "LED fault", func() bool { return ledState(d) == StateFault })
 	st := d.Status()
-	if !strings.Contains(st.Fault, "no space left") || st.QueueDepth != 0 || st.LEDState != StateFault {
-		t.Fatalf("status %+v", st)
+	if !strings.Contains(st.Fault, "no space left") || st.QueueDepth != 1 || st.LEDState != StateFault {
+		t.Fatalf("status %+v; want the fault and the incident held in memory", st)
 	}
-	if err := d.Press(t.Context(), "darurat", 200*time.Millisecond); !errors.Is(err, ErrNotStored) || !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("Press: %v, want ErrNotStored wrapping ENOSPC", err)
+	if len(st.Incidents) != 1 || st.Incidents[0].ID != body.IncidentID || st.Incidents[0].State != StatePending || !strings.Contains(st.Incidents[0].Error, "not on disk") {
+		t.Fatalf("incidents %+v; want the held incident, pending and marked as not on disk", st.Incidents)
+	}
+	res, err := d.SimPress(t.Context(), "darurat", 200*time.Millisecond)
+	if !errors.Is(err, ErrNotStored) || !errors.Is(err, syscall.ENOSPC) || !res.Raised || res.IncidentID == "" {
+		t.Fatalf("Press: %+v, %v; want a raised incident and ErrNotStored wrapping ENOSPC", res, err)
+	}
+	if st := d.Status(); st.QueueDepth != 2 {
+		t.Fatalf("queue depth %d, want 2 held in memory", st.QueueDepth)
 	}
 
-	// Space is freed: the next press is stored and the fault clears.
+	// Space is freed: the held incidents are written to disk, in order, and the fault clears.
 	fs.fail.Store(false)
-	res, err := d.SimPress(t.Context(), "darurat", 200*time.Millisecond)
-	if err != nil || !res.Raised || res.IncidentID == "" {
-		t.Fatalf("press after recovery: %+v %v", res, err)
+	eventually(t, "held incidents on disk", func() bool {
+		p, err := d.store.Pending()
+		return err == nil && len(p) == 2 && p[0].Incident.ID == body.IncidentID && p[1].Incident.ID == res.IncidentID
+	})
+	eventually(t, "fault cleared", func() bool { st := d.Status(); return st.Fault == "" && st.QueueDepth == 2 })
+	res2, err := d.SimPress(t.Context(), "darurat", 200*time.Millisecond)
+	if err != nil || !res2.Raised || res2.IncidentID == "" {
+		t.Fatalf("press after recovery: %+v %v", res2, err)
 	}
 	eventually(t, "LED pending", func() bool { return ledState(d) == StatePending })
-	if st := d.Status(); st.Fault != "" || st.QueueDepth != 1 || st.Incidents[0].ID != res.IncidentID || st.Incidents[0].State != StatePending {
+	if st := d.Status(); st.Fault != "" || st.QueueDepth != 3 || st.Incidents[0].ID != res2.IncidentID || st.Incidents[0].State != StatePending || st.Incidents[0].Error != "" {
 		t.Fatalf("status after recovery %+v", st)
 	}
 }

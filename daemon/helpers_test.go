@@ -46,7 +46,33 @@ func testConfig(t *testing.T, brokerURL string) Config {
 }
 
 func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	w := &afterTestWriter{w: t.Output()}
+	t.Cleanup(w.stop)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// afterTestWriter drops what is written after its test ended: paho may still run a reconnect
+// attempt, and call our handlers, for a moment after Disconnect returns, and the testing
+// package panics on output from a finished test.
+type afterTestWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	done bool
+}
+
+func (a *afterTestWriter) Write(p []byte) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.done {
+		return len(p), nil
+	}
+	return a.w.Write(p)
+}
+
+func (a *afterTestWriter) stop() {
+	a.mu.Lock()
+	a.done = true
+	a.mu.Unlock()
 }
 
 // slogTo logs to w as well as the test's output.

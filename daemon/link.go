@@ -106,9 +106,14 @@ func (d *Daemon) runLink(ctx context.Context) {
 			}
 		case <-d.newKick:
 			d.publishFresh(ctx)
+			if d.connected() {
+				d.publishUnstored(ctx, time.Time{})
+			}
 		case <-retry.C:
+			d.persistUnstored()
 			if d.connected() {
 				d.publishDue(ctx, d.now().Add(-d.cfg.RetryInterval))
+				d.publishUnstored(ctx, d.now().Add(-d.cfg.RetryInterval))
 			}
 		case <-hb.C:
 			if d.connected() {
@@ -125,10 +130,11 @@ func (d *Daemon) runLink(ctx context.Context) {
 	}
 }
 
-// onConnected runs after every (re)connect: say we are here, make sure the subscriptions exist,
-// then replay everything the hub has not confirmed, oldest first.
+// onConnected runs after every (re)connect: make sure the subscriptions exist, then say we are
+// here, then replay everything the hub has not confirmed, oldest first. Subscribing comes first
+// because the hub answers "online" by resending our tickets' states: a broker that lost our
+// session (a restart) would drop them if we could not yet hear.
 func (d *Daemon) onConnected(ctx context.Context) {
-	d.publish(ctx, mqtt.Topic(d.cfg.DeviceID, mqtt.KindPresence), mqtt.QoSPresence, true, d.presence(mqtt.Online), "presence")
 	t := d.client.SubscribeMultiple(map[string]byte{
 		mqtt.Topic(d.cfg.DeviceID, mqtt.KindAck):     mqtt.QoSAck,
 		mqtt.Topic(d.cfg.DeviceID, mqtt.KindCommand): mqtt.QoSCommand,
@@ -137,8 +143,17 @@ func (d *Daemon) onConnected(ctx context.Context) {
 		// The persistent session may still hold the subscriptions; the next reconnect retries.
 		d.log.Error("subscribe to ack and command topics failed", "err", err)
 	}
+	d.publish(ctx, mqtt.Topic(d.cfg.DeviceID, mqtt.KindPresence), mqtt.QoSPresence, true, d.presence(mqtt.Online), "presence")
 	d.publishDue(ctx, d.now())
+	d.publishUnstored(ctx, d.now())
 	d.publishHeartbeat(ctx)
+}
+
+// publishUnstored publishes the incidents held in memory that are due.
+func (d *Daemon) publishUnstored(ctx context.Context, sentBefore time.Time) {
+	for _, in := range d.claimUnstored(sentBefore) {
+		d.publishIncident(ctx, in)
+	}
 }
 
 // publishFresh publishes the incidents just stored, in the order they were raised. Offline, it
@@ -276,6 +291,15 @@ func (d *Daemon) handleAck(payload []byte) {
 		return
 	}
 	if d.isClosed() {
+		return
+	}
+	if d.takeUnstoredAck(a) {
+		if a.Status == mqtt.AckRejected {
+			d.log.Error("hub rejected an incident held in memory; keeping it and retrying", "incident_id", a.IncidentID, "hub_error", a.Error)
+		} else {
+			d.log.Info("hub holds an incident that was never on disk", "incident_id", a.IncidentID, "status", a.Status, "ticket", a.TicketNumber)
+		}
+		d.refresh()
 		return
 	}
 	now := d.now()

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -261,4 +262,50 @@ func (b *syncBuffer) contains(s string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return strings.Contains(b.buf.String(), s)
+}
+
+// A press while the disk is full, with the hub reachable: the incident is held in memory, sent,
+// re-sent after a rejection, and let go once the hub has it; it never touched the disk.
+func TestFullDiskIncidentStillReachesHub(t *testing.T) {
+	addr := freeAddr(t)
+	b := startBroker(t, addr)
+	cfg := testConfig(t, b.URL())
+	cfg.RetryInterval = 200 * time.Millisecond
+	d := newDaemon(t, cfg)
+	fs := &failingStore{store: d.store}
+	fs.fail.Store(true)
+	d.store = fs
+	if err := d.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "subscribed", b.subscribed)
+
+	res, err := d.SimPress(t.Context(), "kebakaran", 200*time.Millisecond)
+	if !errors.Is(err, ErrNotStored) || !res.Raised {
+		t.Fatalf("press on a full disk: %+v, %v", res, err)
+	}
+	got := b.waitIncidents(1)
+	if got[0].ID != res.IncidentID || got[0].Attempt != 1 || got[0].Category != "fire" {
+		t.Fatalf("published %+v", got[0])
+	}
+	b.ack(res.IncidentID, mqtt.AckRejected, "hub busy")
+	eventually(t, "re-sent after the rejection", func() bool { return len(b.incidents()) >= 2 })
+	if st := d.Status(); st.QueueDepth != 1 || !strings.Contains(st.Fault, "hub busy") {
+		t.Fatalf("status after rejection %+v", st)
+	}
+
+	b.ack(res.IncidentID, mqtt.AckReceived, "")
+	eventually(t, "let go once the hub has it", func() bool { return d.Status().QueueDepth == 0 })
+	if p, _ := d.store.Pending(); len(p) != 0 {
+		t.Fatalf("outbox holds %d incidents; the disk never took this one", len(p))
+	}
+	// The disk is still full: the kiosk still says so.
+	if st := d.Status(); !strings.Contains(st.Fault, "no space left") || ledState(d) != StateFault {
+		t.Fatalf("status %+v, LED %s; want the disk fault still shown", st, ledState(d))
+	}
+	n := len(b.incidents())
+	time.Sleep(600 * time.Millisecond) // three retry intervals
+	if m := len(b.incidents()); m != n {
+		t.Fatalf("%d more publishes after the hub had it", m-n)
+	}
 }
