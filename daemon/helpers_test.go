@@ -17,6 +17,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/kentongan/kentongan/mqtt"
+	"github.com/kentongan/kentongan/test/poll"
 )
 
 const testDevice = "ciakar-rw03"
@@ -106,13 +107,7 @@ func newDaemon(t *testing.T, cfg Config, opts ...Option) *Daemon {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.True(t, 15*time.Second, what, cond)
 }
 
 func ledState(d *Daemon) string {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kentongan/kentongan/hub/hubd"
 	"github.com/kentongan/kentongan/mqtt"
+	"github.com/kentongan/kentongan/test/poll"
 )
 
 func testLogger() *slog.Logger {
@@ -147,20 +148,15 @@ func (k *kiosk) snapshot() []mqtt.Ack {
 // waitAcks waits until cond holds over the acks received so far.
 func (k *kiosk) waitAcks(what string, timeout time.Duration, cond func([]mqtt.Ack) bool) []mqtt.Ack {
 	k.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		acks := k.snapshot()
-		if cond(acks) {
-			return acks
-		}
-		if time.Now().After(deadline) {
-			k.mu.Lock()
-			bad := k.bad
-			k.mu.Unlock()
-			k.t.Fatalf("kiosk %s: timed out waiting for %s; have %d acks %+v, undecodable %q", k.id, what, len(acks), truncate(acks), bad)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	var acks []mqtt.Ack
+	poll.Until(k.t, timeout, "kiosk "+k.id+": "+what, func() (bool, string) {
+		acks = k.snapshot()
+		k.mu.Lock()
+		bad := k.bad
+		k.mu.Unlock()
+		return cond(acks), fmt.Sprintf("%d acks, newest %+v, undecodable %q", len(acks), truncate(acks), bad)
+	})
+	return acks
 }
 
 func truncate(acks []mqtt.Ack) []mqtt.Ack {
@@ -183,17 +179,7 @@ func ackFor(acks []mqtt.Ack, incidentID string) []mqtt.Ack {
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (last: %s)", what, detail)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, timeout, what, cond)
 }
 
 // api is a minimal HTTP client for the hub's API.

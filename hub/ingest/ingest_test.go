@@ -17,6 +17,7 @@ import (
 	"github.com/kentongan/kentongan/hub/ingest"
 	"github.com/kentongan/kentongan/hub/sqlite"
 	"github.com/kentongan/kentongan/mqtt"
+	"github.com/kentongan/kentongan/test/poll"
 )
 
 // fakeBus delivers synchronously, as the embedded broker does, and records what is published.
@@ -166,13 +167,7 @@ func incident(t *testing.T, device string) (mqtt.Incident, []byte) {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	poll.True(t, 10*time.Second, what, cond)
 }
 
 // TestGroupCommitAcksAfterCommit: incidents arriving while a commit is in progress are committed

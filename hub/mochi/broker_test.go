@@ -14,6 +14,7 @@ import (
 	"github.com/kentongan/kentongan/hub"
 	"github.com/kentongan/kentongan/hub/mochi"
 	"github.com/kentongan/kentongan/mqtt"
+	"github.com/kentongan/kentongan/test/poll"
 )
 
 func TestAllowed(t *testing.T) {
@@ -106,13 +107,7 @@ func connect(t *testing.T, b *mochi.Broker, clientID string, configure func(*pah
 
 func wait(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.True(t, 15*time.Second, what, cond)
 }
 
 func TestDeviceACL(t *testing.T) {

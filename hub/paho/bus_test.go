@@ -16,6 +16,7 @@ import (
 	"github.com/kentongan/kentongan/hub"
 	"github.com/kentongan/kentongan/hub/paho"
 	"github.com/kentongan/kentongan/mqtt"
+	"github.com/kentongan/kentongan/test/poll"
 )
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -63,13 +64,7 @@ func (in *inbox) len() int {
 
 func wait(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.True(t, 10*time.Second, what, cond)
 }
 
 func client(t *testing.T, url, id string) pahomqtt.Client {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kentongan/kentongan/daemon"
 	"github.com/kentongan/kentongan/hub/hubd"
+	"github.com/kentongan/kentongan/test/poll"
 )
 
 // hubProc is a real hub started in-process: embedded broker on a free TCP port, SQLite in a
@@ -240,17 +241,7 @@ func (k *kiosk) queueDepth() int {
 // CI machines are slow; the benchmarks, not the tests, measure speed.
 func eventually(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		last = detail
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s (last: %s)", what, last)
+	poll.Until(t, 20*time.Second, what, cond)
 }
 
 func waitLED(t *testing.T, k *kiosk, want string) {
