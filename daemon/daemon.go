@@ -338,20 +338,29 @@ func (d *Daemon) setPressing(b *button, on bool) {
 
 // raise makes, stores and (if connected) publishes the incident for a press held long enough.
 func (d *Daemon) raise(b *button) (string, error) {
-	id, err := mqtt.NewIncidentID()
-	if err != nil {
-		return "", d.storeFailed(b, err)
+	return d.submit(mqtt.Incident{Source: mqtt.SourceButton, Button: b.cfg.Name, Category: b.cfg.Category}, "button "+b.cfg.Name)
+}
+
+// submit gives in an ID and the device's identity, stores it and, if connected, publishes it.
+// what names its origin in logs ("button panic", "sms from +62…"). It returns the incident ID,
+// also with an error wrapping ErrNotStored when the disk would not take it and it is held in
+// memory instead; with any other error nothing was raised.
+func (d *Daemon) submit(in mqtt.Incident, what string) (string, error) {
+	if in.ID == "" {
+		id, err := mqtt.NewIncidentID()
+		if err != nil {
+			return "", d.storeFailed(what, err)
+		}
+		in.ID = id
 	}
 	now := d.now()
-	in := mqtt.Incident{
-		V:          mqtt.SchemaVersion,
-		ID:         id,
-		DeviceID:   d.cfg.DeviceID,
-		Source:     mqtt.SourceButton,
-		Button:     b.cfg.Name,
-		Category:   b.cfg.Category,
-		OccurredAt: now.UTC(),
+	in.V = mqtt.SchemaVersion
+	in.DeviceID = d.cfg.DeviceID
+	if in.OccurredAt.IsZero() {
+		in.OccurredAt = now.UTC()
 	}
+	id := in.ID
+	var err error
 	// Connected, the incident is stored as sent and published straight away: one commit, not
 	// two, before it is on the wire. Offline, it waits for the next connect like any other.
 	online := d.connected()
@@ -364,12 +373,12 @@ func (d *Daemon) raise(b *button) (string, error) {
 		err = d.store.Put(in, now)
 	}
 	if err != nil {
-		return id, d.keepInMemory(b, in, now, err)
+		return id, d.keepInMemory(what, in, now, err)
 	}
 	d.mu.Lock()
 	d.storeFault = ""
 	d.mu.Unlock()
-	d.log.Info("incident stored", "incident_id", id, "button", b.cfg.Name, "category", in.Category)
+	d.log.Info("incident stored", "incident_id", id, "from", what, "source", in.Source, "category", in.Category, "request", in.Request)
 	// The incident is on disk: only now may it be sent, and the LEDs say pending.
 	if online {
 		d.freshMu.Lock()
@@ -384,14 +393,14 @@ func (d *Daemon) raise(b *button) (string, error) {
 // keepInMemory holds an incident the disk would not take. It is still sent and shown as pending;
 // only a power cut before the hub has it, or before the disk takes it, would lose it. The fault
 // shows on the LEDs and in the heartbeat until a write succeeds again.
-func (d *Daemon) keepInMemory(b *button, in mqtt.Incident, now time.Time, err error) error {
+func (d *Daemon) keepInMemory(what string, in mqtt.Incident, now time.Time, err error) error {
 	in.Attempt = 0
 	d.mu.Lock()
 	d.storeFault = "store: " + err.Error()
 	d.unstored = append(d.unstored, outbox.Entry{Incident: in, StoredAt: now})
 	d.mu.Unlock()
 	d.log.Error("INCIDENT NOT ON DISK: kept in memory and sent to the hub; a power cut before the hub has it would lose it",
-		"incident_id", in.ID, "button", b.cfg.Name, "store", d.cfg.Store.Dir, "err", err)
+		"incident_id", in.ID, "from", what, "store", d.cfg.Store.Dir, "err", err)
 	d.refresh()
 	kick(d.newKick)
 	return fmt.Errorf("%w: %w", ErrNotStored, err)
@@ -463,12 +472,12 @@ func (d *Daemon) claimUnstored(sentBefore time.Time) []mqtt.Incident {
 	return out
 }
 
-func (d *Daemon) storeFailed(b *button, err error) error {
+func (d *Daemon) storeFailed(what string, err error) error {
 	d.mu.Lock()
 	d.storeFault = "store: " + err.Error()
 	d.mu.Unlock()
-	d.log.Error("INCIDENT NOT STORED: the press is lost; the resident must press again or call 112",
-		"button", b.cfg.Name, "store", d.cfg.Store.Dir, "err", err)
+	d.log.Error("INCIDENT NOT STORED: the report is lost; the resident must report again or call 112",
+		"from", what, "store", d.cfg.Store.Dir, "err", err)
 	kick(d.ledKick)
 	return fmt.Errorf("%w: %w", ErrNotStored, err)
 }

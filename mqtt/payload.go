@@ -29,6 +29,18 @@ const (
 const (
 	SourceButton = "button"
 	SourceSMS    = "sms"
+	// SourceTamper: the kiosk's enclosure was opened. It is reported like an incident so that it
+	// is never lost, and triaged by the operator.
+	SourceTamper = "tamper"
+)
+
+// Requests an incident may carry instead of a new report. The hub answers them and makes no ticket.
+const (
+	// RequestStatus asks for the status of the ticket named by Target (a ticket number).
+	RequestStatus = "status"
+	// RequestCancel cancels the ticket named by Target: a ticket number (an SMS "BATAL"), or the
+	// incident ID of the press being cancelled (a second press within the cancel window).
+	RequestCancel = "cancel"
 )
 
 // Incident is a report made at a kiosk: a panic-button press or an SMS from an RT/RW head.
@@ -46,6 +58,13 @@ type Incident struct {
 	OccurredAt time.Time `json:"occurred_at"`        // device clock, which may be wrong
 	Attempt    int       `json:"attempt"`            // 1 on first publish, then counts re-sends
 	Test       bool      `json:"test,omitempty"`     // a self-test incident: never routed
+	// Unverified: the SMS sender is not on the kiosk's allow-list, and the kiosk's policy is to
+	// accept such reports marked as unverified.
+	Unverified bool `json:"unverified,omitempty"`
+	// Request, when set, makes this a request about an existing ticket (RequestStatus,
+	// RequestCancel) rather than a new report; Target names the ticket.
+	Request string `json:"request,omitempty"`
+	Target  string `json:"target,omitempty"`
 }
 
 // AckStatus is what the hub says about an incident, and later about its ticket.
@@ -109,10 +128,16 @@ type Heartbeat struct {
 
 // Modem is the GSM modem's health as reported in a heartbeat.
 type Modem struct {
-	State        string `json:"state"` // "ready", "no_sim", "searching", "absent", …
+	State        string `json:"state"` // "ready", "no_sim", "sim_locked", "searching", "absent", …
 	SignalDBm    int    `json:"signal_dbm,omitempty"`
 	Operator     string `json:"operator,omitempty"`
 	Registration string `json:"registration,omitempty"`
+	SIM          string `json:"sim,omitempty"` // "ready", "pin_required", "not_inserted", …
+	StorageUsed  int    `json:"storage_used,omitempty"`
+	StorageTotal int    `json:"storage_total,omitempty"`
+	Error        string `json:"error,omitempty"` // the modem's last error, while it is not ready
+	// SMSQueued counts replies waiting on the kiosk to be sent.
+	SMSQueued int `json:"sms_queued,omitempty"`
 }
 
 // Command is a hub→device instruction. Name says what; Args is the command's own JSON.
@@ -127,7 +152,53 @@ type Command struct {
 // Command names understood by kentongand.
 const (
 	CommandPing = "ping"
+	// CommandSMSSend asks the kiosk to send an SMS through its modem; Args is an SMSSend. The
+	// kiosk stores it durably and sends it once, however often the command is repeated with the
+	// same ID: the hub repeats its replies after a reconnect rather than keep a queue of its own.
+	CommandSMSSend = "sms_send"
 )
+
+// SMSSend is the argument of CommandSMSSend.
+type SMSSend struct {
+	To   string `json:"to"`
+	Text string `json:"text"`
+	// Ticket is the ticket the SMS is about, for logs and the kiosk's status page.
+	Ticket string `json:"ticket,omitempty"`
+}
+
+// Limits on an SMS the hub asks a kiosk to send: at most five concatenated parts.
+const (
+	maxSMSText = 5 * 153
+	maxCmdID   = 128
+)
+
+// DecodeSMSSend reads and checks the arguments of an sms_send command.
+func DecodeSMSSend(c Command) (SMSSend, error) {
+	var s SMSSend
+	fail := func(err error) (SMSSend, error) {
+		return SMSSend{}, &DecodeError{Kind: KindCommand, Err: err}
+	}
+	if c.Name != CommandSMSSend {
+		return fail(fmt.Errorf("%w: command %q is not %q", ErrInvalid, c.Name, CommandSMSSend))
+	}
+	if c.ID == "" || len(c.ID) > maxCmdID {
+		return fail(fmt.Errorf("%w: command id must be 1 to %d bytes", ErrInvalid, maxCmdID))
+	}
+	dec := json.NewDecoder(bytes.NewReader(c.Args))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return fail(fmt.Errorf("%w: sms_send args: %v", ErrMalformed, err))
+	}
+	switch {
+	case s.To == "" || len(s.To) > maxShort:
+		return fail(fmt.Errorf("%w: sms_send: recipient must be 1 to %d bytes", ErrInvalid, maxShort))
+	case strings.TrimSpace(s.Text) == "":
+		return fail(fmt.Errorf("%w: sms_send: text is empty", ErrInvalid))
+	case len([]rune(s.Text)) > maxSMSText:
+		return fail(fmt.Errorf("%w: sms_send: text is longer than %d characters", ErrInvalid, maxSMSText))
+	}
+	return s, nil
+}
 
 // NewIncidentID returns a UUIDv7: unique, and ordered by creation time when compared as strings,
 // which lets a device's outbox replay incidents in the order they were made.
@@ -245,9 +316,21 @@ func (in *Incident) Validate() error {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	switch in.Source {
-	case SourceButton, SourceSMS:
+	case SourceButton, SourceSMS, SourceTamper:
 	default:
-		return fmt.Errorf("%w: source %q is neither %q nor %q", ErrInvalid, in.Source, SourceButton, SourceSMS)
+		return fmt.Errorf("%w: source %q is not one of %q, %q, %q", ErrInvalid, in.Source, SourceButton, SourceSMS, SourceTamper)
+	}
+	switch in.Request {
+	case "":
+		if in.Target != "" {
+			return fmt.Errorf("%w: target without a request", ErrInvalid)
+		}
+	case RequestStatus, RequestCancel:
+		if in.Target == "" {
+			return fmt.Errorf("%w: request %q needs a target", ErrInvalid, in.Request)
+		}
+	default:
+		return fmt.Errorf("%w: unknown request %q", ErrInvalid, in.Request)
 	}
 	if in.OccurredAt.IsZero() {
 		return fmt.Errorf("%w: occurred_at is missing", ErrInvalid)
@@ -255,7 +338,7 @@ func (in *Incident) Validate() error {
 	if in.Attempt < 1 {
 		return fmt.Errorf("%w: attempt must be at least 1", ErrInvalid)
 	}
-	for name, v := range map[string]string{"button": in.Button, "category": in.Category, "reporter": in.Reporter} {
+	for name, v := range map[string]string{"button": in.Button, "category": in.Category, "reporter": in.Reporter, "target": in.Target} {
 		if len(v) > maxShort {
 			return fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalid, name, maxShort)
 		}
