@@ -73,17 +73,21 @@ func TestErrorCode(t *testing.T) {
 
 func TestPriorityFor(t *testing.T) {
 	for _, tt := range []struct {
-		source, button, category string
-		want                     hub.Priority
+		source, category string
+		emergency        bool
+		want             hub.Priority
 	}{
-		{mqtt.SourceButton, "panic", "", hub.PriorityEmergency},
-		{mqtt.SourceButton, "", "", hub.PriorityEmergency},
-		{mqtt.SourceSMS, "", "fire", hub.PriorityEmergency},
-		{mqtt.SourceSMS, "", "", hub.PriorityNormal},
-		{mqtt.SourceSMS, "", "streetlight", hub.PriorityNormal},
+		{mqtt.SourceButton, "", false, hub.PriorityEmergency},
+		{mqtt.SourceButton, "water", false, hub.PriorityEmergency},
+		{mqtt.SourceSMS, "fire", false, hub.PriorityEmergency},
+		{mqtt.SourceSMS, "", true, hub.PriorityEmergency},            // "DARURAT" with no category
+		{mqtt.SourceSMS, "electricity", true, hub.PriorityEmergency}, // "DARURAT LISTRIK …"
+		{mqtt.SourceSMS, "", false, hub.PriorityNormal},
+		{mqtt.SourceSMS, "streetlight", false, hub.PriorityNormal},
+		{mqtt.SourceTamper, "", false, hub.PriorityNormal},
 	} {
-		if got := hub.PriorityFor(tt.source, tt.button, tt.category); got != tt.want {
-			t.Errorf("PriorityFor(%q, %q, %q) = %q, want %q", tt.source, tt.button, tt.category, got, tt.want)
+		if got := hub.PriorityFor(tt.source, tt.category, tt.emergency); got != tt.want {
+			t.Errorf("PriorityFor(%q, %q, %v) = %q, want %q", tt.source, tt.category, tt.emergency, got, tt.want)
 		}
 	}
 }

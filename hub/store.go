@@ -11,7 +11,8 @@ type Store interface {
 	// is reported in that result's Err; the returned error means nothing was committed.
 	Ingest(ctx context.Context, batch []NewTicket) ([]IngestResult, error)
 
-	// Ticket returns one ticket by its ID or its number ("112-000123"), or a not_found *Error.
+	// Ticket returns one ticket by its ID, its number ("112-000123") or the ID of the incident
+	// it was made from, or a not_found *Error.
 	Ticket(ctx context.Context, id string) (*Ticket, error)
 
 	// Tickets returns tickets matching f, newest first.
@@ -23,6 +24,10 @@ type Store interface {
 	// Acknowledge moves a new ticket to acknowledged and records who did it. Acknowledging a
 	// ticket that is not new is a conflict and records nothing.
 	Acknowledge(ctx context.Context, ticketID, by, note string) (*Ticket, error)
+
+	// Transition moves a ticket to another status and records who did it and why, or refuses
+	// with a conflict *Error (see CheckTransition) and records nothing.
+	Transition(ctx context.Context, ticketID string, to Status, by, note string) (*Ticket, error)
 
 	Close() error
 }

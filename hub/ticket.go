@@ -90,9 +90,9 @@ var emergencyCategories = map[string]bool{
 }
 
 // PriorityFor returns an incident's priority. A button press is always an emergency: nobody
-// presses a kiosk's panic button to ask a question.
-func PriorityFor(source, button, category string) Priority {
-	if source == mqtt.SourceButton || button != "" || emergencyCategories[category] {
+// presses a kiosk's panic button to ask a question; so is a report its sender calls one.
+func PriorityFor(source, category string, emergency bool) Priority {
+	if source == mqtt.SourceButton || emergency || emergencyCategories[category] {
 		return PriorityEmergency
 	}
 	return PriorityNormal
@@ -116,6 +116,8 @@ type Ticket struct {
 	CreatedAt      time.Time  `json:"created_at"`  // the hub's clock
 	AcknowledgedAt *time.Time `json:"acknowledged_at"`
 	AcknowledgedBy string     `json:"acknowledged_by,omitempty"`
+	// Unverified: an SMS from a number not on its kiosk's list of RT/RW heads.
+	Unverified bool `json:"unverified,omitempty"`
 }
 
 // FormatNumber formats a ticket sequence number for people.
@@ -165,6 +167,7 @@ type NewTicket struct {
 	Text       string
 	Reporter   string
 	Test       bool
+	Unverified bool
 	OccurredAt time.Time
 }
 
@@ -176,10 +179,11 @@ func NewTicketFromIncident(in mqtt.Incident) NewTicket {
 		Source:     in.Source,
 		Button:     in.Button,
 		Category:   in.Category,
-		Priority:   PriorityFor(in.Source, in.Button, in.Category),
+		Priority:   PriorityFor(in.Source, in.Category, in.Emergency),
 		Text:       in.Text,
 		Reporter:   in.Reporter,
 		Test:       in.Test,
+		Unverified: in.Unverified,
 		OccurredAt: in.OccurredAt,
 	}
 }
@@ -228,4 +232,5 @@ type TicketService interface {
 	Tickets(ctx context.Context, f TicketFilter) ([]*Ticket, error)
 	Events(ctx context.Context, ticketID string) ([]Event, error)
 	Acknowledge(ctx context.Context, ticketID, by, note string) (*Ticket, error)
+	Transition(ctx context.Context, ticketID string, to Status, by, note string) (*Ticket, error)
 }

@@ -61,6 +61,8 @@ type Incident struct {
 	// Unverified: the SMS sender is not on the kiosk's allow-list, and the kiosk's policy is to
 	// accept such reports marked as unverified.
 	Unverified bool `json:"unverified,omitempty"`
+	// Emergency: the reporter said it is one (an SMS starting DARURAT), whatever its category.
+	Emergency bool `json:"emergency,omitempty"`
 	// Request, when set, makes this a request about an existing ticket (RequestStatus,
 	// RequestCancel) rather than a new report; Target names the ticket.
 	Request string `json:"request,omitempty"`

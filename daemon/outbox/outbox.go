@@ -29,10 +29,17 @@ const DefaultRecentRetention = 24 * time.Hour
 var (
 	bucketPending = []byte("pending")
 	bucketRecent  = []byte("recent")
+	bucketSMS     = []byte("sms")
 )
 
-// ErrClosed is returned by a Store used after Close.
-var ErrClosed = errors.New("outbox: closed")
+// Errors returned by a Store.
+var (
+	// ErrClosed is returned by a Store used after Close.
+	ErrClosed = errors.New("outbox: closed")
+	// ErrExists is returned by Put for an incident ID already stored. For an SMS read twice from
+	// the SIM it means the report is already safe.
+	ErrExists = errors.New("incident id already stored")
+)
 
 // Entry is a pending incident.
 type Entry struct {
@@ -109,7 +116,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open outbox %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketPending, bucketRecent} {
+		for _, b := range [][]byte{bucketPending, bucketRecent, bucketSMS} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -187,7 +194,7 @@ func (s *Store) put(e Entry) error {
 	return s.update("put "+id, func(tx *bolt.Tx) error {
 		p, r := tx.Bucket(bucketPending), tx.Bucket(bucketRecent)
 		if p.Get([]byte(id)) != nil || r.Get([]byte(id)) != nil {
-			return errors.New("incident id already stored")
+			return ErrExists
 		}
 		return p.Put([]byte(id), v)
 	})

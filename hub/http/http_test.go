@@ -56,6 +56,10 @@ func (s *stub) Acknowledge(_ context.Context, id, by, note string) (*hub.Ticket,
 	return &hub.Ticket{ID: id, Status: hub.StatusAcknowledged, AcknowledgedBy: by}, nil
 }
 
+func (s *stub) Transition(context.Context, string, hub.Status, string, string) (*hub.Ticket, error) {
+	return nil, hub.Errorf(hub.CodeInvalid, "not used by these tests")
+}
+
 func (s *stub) Devices(context.Context) []hub.DeviceStatus { return []hub.DeviceStatus{} }
 
 func (s *stub) Ping(_ context.Context, id string) (string, error) {

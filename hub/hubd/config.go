@@ -44,6 +44,8 @@ type MQTTConfig struct {
 type IngestConfig struct {
 	BatchMax  int `yaml:"batch_max"`
 	QueueSize int `yaml:"queue_size"`
+	// SMSLang is the language of SMS replies to reporters: "id" (Bahasa Indonesia) or "en".
+	SMSLang string `yaml:"sms_lang"`
 }
 
 // DeviceConfig is one entry of "devices": a kiosk the hub accepts incidents from.
@@ -70,7 +72,7 @@ func DefaultConfig() Config {
 		DataDir: "./data",
 		HTTP:    HTTPConfig{Listen: ":8080"},
 		MQTT:    MQTTConfig{Listen: ":1883"},
-		Ingest:  IngestConfig{BatchMax: 256, QueueSize: 4096},
+		Ingest:  IngestConfig{BatchMax: 256, QueueSize: 4096, SMSLang: "id"},
 	}
 }
 
@@ -128,6 +130,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Ingest.BatchMax < 1 || c.Ingest.BatchMax > maxBatch {
 		return fmt.Errorf("ingest.batch_max: %d is outside 1..%d", c.Ingest.BatchMax, maxBatch)
+	}
+	if c.Ingest.SMSLang != "id" && c.Ingest.SMSLang != "en" {
+		return fmt.Errorf("ingest.sms_lang: %q is neither \"id\" nor \"en\"", c.Ingest.SMSLang)
 	}
 	if c.Ingest.QueueSize < 1 || c.Ingest.QueueSize > maxQueue {
 		return fmt.Errorf("ingest.queue_size: %d is outside 1..%d", c.Ingest.QueueSize, maxQueue)

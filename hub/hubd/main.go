@@ -176,6 +176,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Registerer: m.registry,
 		QueueSize:  m.Config.Ingest.QueueSize,
 		BatchMax:   m.Config.Ingest.BatchMax,
+		SMSLang:    m.Config.Ingest.SMSLang,
 	})
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)

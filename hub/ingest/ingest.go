@@ -49,6 +49,8 @@ type Options struct {
 	AckParallel int
 	// DrainTimeout bounds how long Close waits for queued incidents to be committed; default 30s.
 	DrainTimeout time.Duration
+	// SMSLang is the language of SMS replies to reporters: "id" (default) or "en".
+	SMSLang string
 }
 
 func (o *Options) fill() {
@@ -69,6 +71,9 @@ func (o *Options) fill() {
 	}
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = 30 * time.Second
+	}
+	if o.SMSLang == "" {
+		o.SMSLang = "id"
 	}
 }
 
@@ -123,6 +128,9 @@ func New(opts Options) (*Service, error) {
 	opts.fill()
 	if opts.Store == nil || opts.Bus == nil {
 		return nil, errors.New("ingest: Store and Bus are required")
+	}
+	if err := checkLang(opts.SMSLang); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	s := &Service{
 		store:      opts.Store,
@@ -244,6 +252,10 @@ func (s *Service) onIncident(m hub.Message) {
 		s.reject(dev, in.ID, hub.ReasonUnknownDevice, fmt.Sprintf("device %q is not registered at this hub", dev))
 		return
 	}
+	if in.Request != "" {
+		s.handleRequest(in)
+		return
+	}
 	s.enqueue(hub.NewTicketFromIncident(in))
 }
 
@@ -333,6 +345,7 @@ func (s *Service) work() {
 type ackJob struct {
 	device string
 	acks   []mqtt.Ack
+	ticket *hub.Ticket // whose reporter is then told by SMS, if it came by SMS
 }
 
 func (s *Service) commit(batch []hub.NewTicket) {
@@ -361,7 +374,7 @@ func (s *Service) commit(batch []hub.NewTicket) {
 			s.rejMu.Unlock()
 			s.metrics.rejected.WithLabelValues(reason).Inc()
 			s.log.Warn("incident rejected", "device", nt.DeviceID, "incident", nt.IncidentID, "reason", reason, "err", r.Err)
-			jobs = append(jobs, ackJob{nt.DeviceID, []mqtt.Ack{{IncidentID: nt.IncidentID, Status: mqtt.AckRejected, Error: hub.ErrorMessage(r.Err)}}})
+			jobs = append(jobs, ackJob{nt.DeviceID, []mqtt.Ack{{IncidentID: nt.IncidentID, Status: mqtt.AckRejected, Error: hub.ErrorMessage(r.Err)}}, nil})
 			continue
 		}
 		t := r.Ticket
@@ -374,7 +387,7 @@ func (s *Service) commit(batch []hub.NewTicket) {
 			s.log.Info("ticket created", "ticket", t.Number, "id", t.ID, "device", t.DeviceID, "incident", t.IncidentID,
 				"source", t.Source, "category", t.Category, "priority", t.Priority, "test", t.Test)
 		}
-		job := ackJob{t.DeviceID, []mqtt.Ack{{IncidentID: t.IncidentID, TicketID: t.ID, TicketNumber: t.Number, Status: mqtt.AckReceived}}}
+		job := ackJob{t.DeviceID, []mqtt.Ack{{IncidentID: t.IncidentID, TicketID: t.ID, TicketNumber: t.Number, Status: mqtt.AckReceived}}, t}
 		if r.Existing && t.Status != hub.StatusNew {
 			// The device re-sent because it missed "received"; it may have missed the later
 			// status too, and "received" alone would set its LED back.
@@ -391,6 +404,9 @@ func (s *Service) publishJobs(jobs []ackJob) {
 	run := func(j ackJob) {
 		for _, a := range j.acks {
 			s.publishAck(ctx, j.device, a)
+		}
+		if j.ticket != nil {
+			s.sendTicketSMS(ctx, j.ticket)
 		}
 	}
 	if len(jobs) == 1 {
@@ -493,7 +509,14 @@ func (s *Service) resync(device string) {
 	since := s.clock.Now().Add(-resyncWindow)
 	n := 0
 	for _, t := range ts {
-		if t.Status == hub.StatusNew || t.CreatedAt.Before(since) {
+		if t.CreatedAt.Before(since) {
+			continue
+		}
+		// A reporter's SMS about the ticket's current status is repeated too: the kiosk sends
+		// each reply once, so a repeat costs nothing but a message, and one lost to a hub
+		// restart or a kiosk's power cut is sent after all.
+		s.sendTicketSMS(ctx, t)
+		if t.Status == hub.StatusNew {
 			continue
 		}
 		s.publishAck(ctx, device, mqtt.Ack{IncidentID: t.IncidentID, TicketID: t.ID, TicketNumber: t.Number, Status: t.Status.AckStatus()})
@@ -548,21 +571,6 @@ func (s *Service) Tickets(ctx context.Context, f hub.TicketFilter) ([]*hub.Ticke
 // Events implements hub.TicketService.
 func (s *Service) Events(ctx context.Context, ticketID string) ([]hub.Event, error) {
 	return s.store.Events(ctx, ticketID)
-}
-
-// Acknowledge records an operator taking a ticket on and tells the ticket's device.
-func (s *Service) Acknowledge(ctx context.Context, ticketID, by, note string) (*hub.Ticket, error) {
-	t, err := s.store.Acknowledge(ctx, ticketID, by, note)
-	if err != nil {
-		return nil, err
-	}
-	s.log.Info("ticket acknowledged", "ticket", t.Number, "id", t.ID, "by", by, "device", t.DeviceID)
-	// The acknowledgement is committed; telling the device must not depend on the operator's
-	// HTTP request staying open.
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	s.publishAck(pctx, t.DeviceID, mqtt.Ack{IncidentID: t.IncidentID, TicketID: t.ID, TicketNumber: t.Number, Status: mqtt.AckAcknowledged})
-	return t, nil
 }
 
 // Ping implements hub.DeviceService.

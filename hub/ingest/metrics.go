@@ -17,6 +17,8 @@ type metrics struct {
 	ignored       *prometheus.CounterVec
 	acks          *prometheus.CounterVec
 	ackErrors     prometheus.Counter
+	smsCommands   *prometheus.CounterVec
+	requests      *prometheus.CounterVec
 }
 
 func newMetrics(s *Service) *metrics {
@@ -63,6 +65,17 @@ func newMetrics(s *Service) *metrics {
 			Name: "kentongan_hub_ack_publish_errors_total",
 			Help: "Acks the bus would not take; the device re-sends and gets the ack again.",
 		}),
+		smsCommands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kentongan_hub_sms_commands_total",
+			Help: "SMS replies handed to kiosks as sms_send commands, by result: sent or error (repeated on reconnect).",
+		}, []string{"result"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kentongan_hub_requests_total",
+			Help: "Requests about existing tickets (status, cancel) answered, by request and outcome.",
+		}, []string{"request", "outcome"}),
+	}
+	for _, r := range []string{"sent", "error"} {
+		m.smsCommands.WithLabelValues(r)
 	}
 	for _, r := range rejectReasons {
 		m.rejected.WithLabelValues(r)
@@ -76,7 +89,7 @@ func newMetrics(s *Service) *metrics {
 func (m *metrics) register(reg prometheus.Registerer, s *Service) error {
 	cs := []prometheus.Collector{
 		m.incidents, m.rejected, m.unanswered, m.queueWaits, m.batchSize, m.commitSeconds,
-		m.deviceMsgs, m.ignored, m.acks, m.ackErrors,
+		m.deviceMsgs, m.ignored, m.acks, m.ackErrors, m.smsCommands, m.requests,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "kentongan_hub_ingest_queue_depth",
 			Help: "Incidents waiting in the ingest queue for the store.",

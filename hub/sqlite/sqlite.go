@@ -146,6 +146,9 @@ var migrations = []string{
 		note        TEXT NOT NULL
 	) STRICT;
 	CREATE INDEX ticket_events_ticket ON ticket_events (ticket_id, id);`,
+
+	// An SMS from a sender not on the kiosk's allow-list, accepted under the unverified policy.
+	`ALTER TABLE tickets ADD COLUMN unverified INTEGER NOT NULL DEFAULT 0;`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -193,7 +196,7 @@ func parseTime(s string) (time.Time, error) {
 }
 
 const ticketColumns = `seq, id, number, incident_id, device_id, source, button, category, priority, status,
-	text, reporter, test, occurred_at, created_at, acknowledged_at, acknowledged_by`
+	text, reporter, test, occurred_at, created_at, acknowledged_at, acknowledged_by, unverified`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -207,7 +210,7 @@ func scanTicket(row rowScanner) (*hub.Ticket, error) {
 		test              bool
 	)
 	err := row.Scan(&seq, &t.ID, &t.Number, &t.IncidentID, &t.DeviceID, &t.Source, &t.Button, &t.Category,
-		&priority, &status, &t.Text, &t.Reporter, &test, &occurred, &created, &acknowledged, &t.AcknowledgedBy)
+		&priority, &status, &t.Text, &t.Reporter, &test, &occurred, &created, &acknowledged, &t.AcknowledgedBy, &t.Unverified)
 	if err != nil {
 		return nil, err
 	}
@@ -305,6 +308,7 @@ func (s *Store) Ingest(ctx context.Context, batch []hub.NewTicket) ([]hub.Ingest
 			Text:       nt.Text,
 			Reporter:   nt.Reporter,
 			Test:       nt.Test,
+			Unverified: nt.Unverified,
 			OccurredAt: nt.OccurredAt.UTC(),
 			CreatedAt:  now,
 		}
@@ -370,17 +374,17 @@ func ticketsByIncident(ctx context.Context, tx *sql.Tx, ids []string) (map[strin
 // insertTickets inserts new tickets, numbered from first on, and their creation events.
 func insertTickets(ctx context.Context, tx *sql.Tx, tickets []*hub.Ticket, first int64) error {
 	for c, chunk := range chunks(tickets, chunkRows) {
-		targs := make([]any, 0, len(chunk)*15)
+		targs := make([]any, 0, len(chunk)*16)
 		eargs := make([]any, 0, len(chunk)*6)
 		for j, t := range chunk {
 			seq := first + int64(c*chunkRows+j)
 			targs = append(targs, seq, t.ID, t.Number, t.IncidentID, t.DeviceID, t.Source, t.Button,
 				t.Category, string(t.Priority), string(t.Status), t.Text, t.Reporter, t.Test,
-				formatTime(t.OccurredAt), formatTime(t.CreatedAt))
+				formatTime(t.OccurredAt), formatTime(t.CreatedAt), t.Unverified)
 			eargs = append(eargs, t.ID, formatTime(t.CreatedAt), "device:"+t.DeviceID, "", string(hub.StatusNew), "")
 		}
 		q := `INSERT INTO tickets (` + ticketColumns + `) VALUES ` +
-			repeatJoin("("+placeholders(15)+", NULL, '')", len(chunk))
+			repeatJoin("("+placeholders(15)+", NULL, '', ?)", len(chunk))
 		if _, err := tx.ExecContext(ctx, q, targs...); err != nil {
 			return fmt.Errorf("insert %d tickets: %w", len(chunk), err)
 		}
@@ -411,7 +415,7 @@ func repeatJoin(s string, n int) string {
 
 // Ticket implements hub.Store.
 func (s *Store) Ticket(ctx context.Context, id string) (*hub.Ticket, error) {
-	row := s.r.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = ?`, id)
+	row := s.r.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = ? OR incident_id = ?`, id, id)
 	if seq, ok := hub.ParseNumber(id); ok {
 		row = s.r.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE seq = ?`, seq)
 	}
@@ -517,12 +521,12 @@ func (s *Store) Events(ctx context.Context, ticketID string) ([]hub.Event, error
 
 // Acknowledge implements hub.Store.
 func (s *Store) Acknowledge(ctx context.Context, ticketID, by, note string) (*hub.Ticket, error) {
-	return s.transition(ctx, ticketID, hub.StatusAcknowledged, by, note)
+	return s.Transition(ctx, ticketID, hub.StatusAcknowledged, by, note)
 }
 
-// transition moves a ticket to another status, checked against hub.CheckTransition inside the
+// Transition implements hub.Store: the move is checked against hub.CheckTransition inside the
 // write transaction so that two operators racing cannot both succeed.
-func (s *Store) transition(ctx context.Context, ticketID string, to hub.Status, by, note string) (*hub.Ticket, error) {
+func (s *Store) Transition(ctx context.Context, ticketID string, to hub.Status, by, note string) (*hub.Ticket, error) {
 	switch {
 	case by == "":
 		return nil, hub.Errorf(hub.CodeInvalid, "who is changing the ticket must be given")

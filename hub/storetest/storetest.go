@@ -56,6 +56,8 @@ func Run(t *testing.T, newOpener func(t *testing.T) Opener) {
 		{"ConcurrentIngest", testConcurrentIngest},
 		{"Acknowledge", testAcknowledge},
 		{"AcknowledgeRefusals", testAcknowledgeRefusals},
+		{"Transition", testTransition},
+		{"LookupByIncidentAndUnverified", testLookup},
 		{"List", testList},
 		{"ReopenKeepsData", testReopen},
 	}
@@ -522,5 +524,61 @@ func testReopen(t *testing.T, open Opener) {
 	}
 	if c := mustTicket(t, res[1]); seqOf(t, c.Number) <= seqOf(t, b.Number) {
 		t.Errorf("number after reopen %s, last before %s", c.Number, b.Number)
+	}
+}
+
+func testTransition(t *testing.T, open Opener) {
+	clock := NewClock(epoch)
+	s := openStore(t, open, clock)
+	ctx := context.Background()
+	tk := mustTicket(t, ingest(t, s, incident("kiosk-1", 1))[0])
+
+	clock.Advance(time.Minute)
+	got, err := s.Transition(ctx, tk.ID, hub.StatusCancelled, "sms:+6281200000000", "BATAL dari pelapor")
+	if err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	if got.Status != hub.StatusCancelled || got.AcknowledgedAt != nil {
+		t.Errorf("cancelled ticket %+v", got)
+	}
+	// Applied once: a second cancel is a conflict and records nothing.
+	if _, err := s.Transition(ctx, tk.ID, hub.StatusCancelled, "sms:+6281200000000", "again"); hub.ErrorCode(err) != hub.CodeConflict {
+		t.Errorf("second cancel: %v, want conflict", err)
+	}
+	if _, err := s.Transition(ctx, tk.ID, hub.StatusAcknowledged, "siti", ""); hub.ErrorCode(err) != hub.CodeConflict {
+		t.Errorf("acknowledge a cancelled ticket: %v, want conflict", err)
+	}
+	if _, err := s.Transition(ctx, tk.ID, hub.Status("lost"), "siti", ""); hub.ErrorCode(err) != hub.CodeInvalid {
+		t.Errorf("unknown status: %v, want invalid", err)
+	}
+	evs, err := s.Events(ctx, tk.ID)
+	if err != nil {
+		t.Fatalf("events: %v", err)
+	}
+	if len(evs) != 2 || evs[1].To != hub.StatusCancelled || evs[1].Actor != "sms:+6281200000000" ||
+		evs[1].Note != "BATAL dari pelapor" || !evs[1].At.Equal(epoch.Add(time.Minute)) {
+		t.Errorf("events %+v: want creation then one cancellation", evs)
+	}
+}
+
+func testLookup(t *testing.T, open Opener) {
+	s := openStore(t, open, NewClock(epoch))
+	ctx := context.Background()
+	in := incident("kiosk-1", 7)
+	in.Unverified = true
+	tk := mustTicket(t, ingest(t, s, in, incident("kiosk-1", 8))[0])
+	for _, ref := range []string{tk.ID, tk.Number, in.IncidentID} {
+		got, err := s.Ticket(ctx, ref)
+		if err != nil || got.ID != tk.ID {
+			t.Errorf("Ticket(%q) = %+v, %v; want ticket %s", ref, got, err, tk.Number)
+			continue
+		}
+		if !got.Unverified {
+			t.Errorf("Ticket(%q) lost the unverified mark", ref)
+		}
+	}
+	other, err := s.Ticket(ctx, incident("kiosk-1", 8).IncidentID)
+	if err != nil || other.Unverified || other.ID == tk.ID {
+		t.Errorf("second ticket %+v, %v", other, err)
 	}
 }
