@@ -28,6 +28,7 @@ type Config struct {
 	LEDs     []LED        `yaml:"leds"`
 	Store    StoreConfig  `yaml:"store"`
 	Admin    AdminConfig  `yaml:"admin"`
+	Modem    ModemConfig  `yaml:"modem"`
 
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
 	RetryInterval     time.Duration `yaml:"retry_interval"`
@@ -67,6 +68,48 @@ type Button struct {
 	Pin        int    `yaml:"pin"`
 	HoldMS     int    `yaml:"hold_ms"`
 	DebounceMS int    `yaml:"debounce_ms"`
+	// Kind is KindButton, or KindTamper for the enclosure's tamper switch.
+	Kind string `yaml:"kind"`
+	// CancelWindowMS: a short press within this long of a raise cancels it. A pointer because an
+	// explicit 0 (no cancelling) must differ from "not set" (the default).
+	CancelWindowMS *int `yaml:"cancel_window_ms"`
+	// StuckAfterMS: held this long, the button is reported as stuck rather than pressed.
+	StuckAfterMS int `yaml:"stuck_after_ms"`
+	// ChatterEdges edges within ChatterWindowMS mean a loose wire, not a finger; the input is
+	// ignored until it has been quiet for ChatterQuietMS.
+	ChatterEdges    int `yaml:"chatter_edges"`
+	ChatterWindowMS int `yaml:"chatter_window_ms"`
+	ChatterQuietMS  int `yaml:"chatter_quiet_ms"`
+}
+
+// Input kinds.
+const (
+	// KindButton is a panic button: a normally-open switch to ground, pressed while Low.
+	KindButton = "button"
+	// KindTamper is a tamper switch held closed by the shut enclosure: it reads Low while the
+	// enclosure is shut, and High when it is opened or its wire is cut.
+	KindTamper = "tamper"
+)
+
+// CancelWindow is how long after a raise a short press cancels it; 0 when cancelling is off.
+func (b Button) CancelWindow() time.Duration {
+	if b.CancelWindowMS == nil {
+		return 0
+	}
+	return time.Duration(*b.CancelWindowMS) * time.Millisecond
+}
+
+// StuckAfter is how long a press lasts before the button is reported as stuck.
+func (b Button) StuckAfter() time.Duration { return time.Duration(b.StuckAfterMS) * time.Millisecond }
+
+// ChatterWindow is the period in which ChatterEdges edges mean chatter.
+func (b Button) ChatterWindow() time.Duration {
+	return time.Duration(b.ChatterWindowMS) * time.Millisecond
+}
+
+// ChatterQuiet is how long a chattering input must stay still before it counts again.
+func (b Button) ChatterQuiet() time.Duration {
+	return time.Duration(b.ChatterQuietMS) * time.Millisecond
 }
 
 // Hold is how long the button must stay pressed to raise an incident.
@@ -75,12 +118,20 @@ func (b Button) Hold() time.Duration { return time.Duration(b.HoldMS) * time.Mil
 // Debounce is how long a level must be stable before it counts.
 func (b Button) Debounce() time.Duration { return time.Duration(b.DebounceMS) * time.Millisecond }
 
-// LED is one status LED, driven active-high, and the pattern it shows in each state.
+// LED is one status LED or buzzer, driven active-high, and the pattern it shows in each state.
 type LED struct {
 	Name     string            `yaml:"name"`
 	Pin      int               `yaml:"pin"`
 	Patterns map[string]string `yaml:"patterns"`
+	// Kind is KindLED or KindBuzzer; it chooses the default patterns.
+	Kind string `yaml:"kind"`
 }
+
+// Output kinds.
+const (
+	KindLED    = "led"
+	KindBuzzer = "buzzer"
+)
 
 // StoreConfig says where the outbox lives.
 type StoreConfig struct {
@@ -103,9 +154,18 @@ const (
 	DefaultMaxReconnectInterval = 10 * time.Second
 	DefaultHoldMS               = 2000
 	DefaultDebounceMS           = 30
+	DefaultCancelWindowMS       = 30_000
+	DefaultStuckAfterMS         = 120_000
+	DefaultChatterEdges         = 20
+	DefaultChatterWindowMS      = 2000
+	DefaultChatterQuietMS       = 5000
 
-	maxHoldMS = 60_000
-	maxName   = 64
+	maxHoldMS         = 60_000
+	maxName           = 64
+	maxCancelWindowMS = 600_000
+	maxStuckAfterMS   = 86_400_000
+	maxChatterEdges   = 1000
+	maxChatterMS      = 600_000
 )
 
 // LED states, in the order the display prefers them: see deriveState.
@@ -128,6 +188,8 @@ const (
 	PatternSlowBlink = "slow_blink"
 	PatternFastBlink = "fast_blink"
 	PatternHeartbeat = "heartbeat"
+	// PatternChirp is one 100 ms pulse when the state is entered, then off: for a buzzer.
+	PatternChirp = "chirp"
 )
 
 // DefaultPatterns is what an LED shows in each state unless its config says otherwise. With a
@@ -148,9 +210,22 @@ func DefaultPatterns() map[string]string {
 	}
 }
 
+// DefaultBuzzerPatterns is what a buzzer sounds unless its config says otherwise: a chirp when
+// a press starts, so the resident knows the button works, and one when 112 has the report;
+// silence otherwise, because a kiosk that beeps for hours gets its buzzer cut out.
+func DefaultBuzzerPatterns() map[string]string {
+	p := DefaultPatterns()
+	for state := range p {
+		p[state] = PatternOff
+	}
+	p[StatePressing] = PatternChirp
+	p[StateReceived] = PatternChirp
+	return p
+}
+
 func knownPattern(p string) bool {
 	switch p {
-	case PatternOff, PatternSolid, PatternSlowBlink, PatternFastBlink, PatternHeartbeat:
+	case PatternOff, PatternSolid, PatternSlowBlink, PatternFastBlink, PatternHeartbeat, PatternChirp:
 		return true
 	}
 	return false
@@ -177,6 +252,7 @@ func (c *Config) ApplyDefaults() {
 			*d = def
 		}
 	}
+	c.Modem.applyDefaults()
 	setDur(&c.HeartbeatInterval, DefaultHeartbeatInterval)
 	setDur(&c.RetryInterval, DefaultRetryInterval)
 	setDur(&c.LEDDisplayTime, DefaultLEDDisplayTime)
@@ -191,10 +267,17 @@ func (c *Config) ApplyDefaults() {
 		if b.DebounceMS == 0 {
 			b.DebounceMS = DefaultDebounceMS
 		}
+		b.applyDefaults()
 	}
 	for i := range c.LEDs {
 		l := &c.LEDs[i]
+		if l.Kind == "" {
+			l.Kind = KindLED
+		}
 		p := DefaultPatterns()
+		if l.Kind == KindBuzzer {
+			p = DefaultBuzzerPatterns()
+		}
 		maps.Copy(p, l.Patterns)
 		l.Patterns = p
 	}
@@ -236,6 +319,7 @@ func (c *Config) Validate() error {
 	if c.Store.Dir == "" {
 		bad("store.dir is required")
 	}
+	c.Modem.validate(bad)
 	if err := checkLoopback(c.Admin.Listen); err != nil {
 		bad("admin.listen %q: %w", c.Admin.Listen, err)
 	}
@@ -289,6 +373,7 @@ func (c *Config) Validate() error {
 		if b.DebounceMS < 0 || (b.HoldMS > 0 && b.DebounceMS >= b.HoldMS) {
 			bad("%s.debounce_ms must be between 0 and hold_ms, not %d", key, b.DebounceMS)
 		}
+		b.validate(key, bad)
 	}
 	ledNames := map[string]bool{}
 	for i, l := range c.LEDs {
@@ -299,6 +384,9 @@ func (c *Config) Validate() error {
 			bad("%s.name %q is used twice", key, l.Name)
 		}
 		ledNames[l.Name] = true
+		if l.Kind != KindLED && l.Kind != KindBuzzer {
+			bad("%s.kind %q is not %q or %q", key, l.Kind, KindLED, KindBuzzer)
+		}
 		usePin(key, l.Pin)
 		defaults := DefaultPatterns()
 		for _, state := range slices.Sorted(maps.Keys(l.Patterns)) {
@@ -306,13 +394,63 @@ func (c *Config) Validate() error {
 				bad("%s.patterns: unknown state %q (known: %s)", key, state, strings.Join(slices.Sorted(maps.Keys(defaults)), ", "))
 			}
 			if p := l.Patterns[state]; !knownPattern(p) {
-				bad("%s.patterns.%s: unknown pattern %q (known: off, solid, slow_blink, fast_blink, heartbeat)", key, state, p)
+				bad("%s.patterns.%s: unknown pattern %q (known: off, solid, slow_blink, fast_blink, heartbeat, chirp)", key, state, p)
 			}
 		}
 	}
 	// Sorted so that the same mistakes always read the same way.
 	slices.SortStableFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)
+}
+
+// applyDefaults fills the semantic keys of a button that have defaults.
+func (b *Button) applyDefaults() {
+	if b.Kind == "" {
+		b.Kind = KindButton
+	}
+	if b.CancelWindowMS == nil {
+		w := DefaultCancelWindowMS
+		b.CancelWindowMS = &w
+	}
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{
+		{&b.StuckAfterMS, DefaultStuckAfterMS},
+		{&b.ChatterEdges, DefaultChatterEdges},
+		{&b.ChatterWindowMS, DefaultChatterWindowMS},
+		{&b.ChatterQuietMS, DefaultChatterQuietMS},
+	} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+}
+
+// validate checks the semantic keys of a button whose defaults have been applied.
+func (b *Button) validate(key string, bad func(format string, args ...any)) {
+	if b.Kind != KindButton && b.Kind != KindTamper {
+		bad("%s.kind %q is not %q or %q", key, b.Kind, KindButton, KindTamper)
+	}
+	if w := b.CancelWindowMS; w != nil && (*w < 0 || *w > maxCancelWindowMS) {
+		bad("%s.cancel_window_ms must be between 0 (off) and %d, not %d", key, maxCancelWindowMS, *w)
+	}
+	// A button is stuck only once a press could have raised its incident: a shorter limit would
+	// make every real press a fault.
+	if b.StuckAfterMS <= b.HoldMS || b.StuckAfterMS > maxStuckAfterMS {
+		bad("%s.stuck_after_ms must be above hold_ms (%d) and at most %d, not %d", key, b.HoldMS, maxStuckAfterMS, b.StuckAfterMS)
+	}
+	// A press and its release are two edges, and a bounce or two more: fewer than four edges
+	// could not tell a finger from a loose wire.
+	if b.ChatterEdges < 4 || b.ChatterEdges > maxChatterEdges {
+		bad("%s.chatter_edges must be between 4 and %d, not %d", key, maxChatterEdges, b.ChatterEdges)
+	}
+	if b.ChatterWindowMS <= 0 || b.ChatterWindowMS > maxChatterMS {
+		bad("%s.chatter_window_ms must be between 1 and %d, not %d", key, maxChatterMS, b.ChatterWindowMS)
+	}
+	if b.ChatterQuietMS <= 0 || b.ChatterQuietMS > maxChatterMS {
+		bad("%s.chatter_quiet_ms must be between 1 and %d, not %d", key, maxChatterMS, b.ChatterQuietMS)
+	}
 }
 
 // checkName accepts the names that are safe in an admin URL, a log line and an incident payload.

@@ -69,6 +69,10 @@ type store interface {
 	Ack(a mqtt.Ack, now time.Time) (outbox.AckResult, error)
 	Recent(now time.Time) ([]outbox.Recent, error)
 	Prune(now time.Time) (int, error)
+	QueueSMS(m outbox.SMS) (bool, error)
+	SMSDue() ([]outbox.SMS, error)
+	SMSResult(id string, now time.Time, sendErr error, giveUp bool) error
+	PruneSMS(now time.Time) (int, error)
 	Close() error
 }
 
@@ -86,6 +90,7 @@ type Daemon struct {
 	buttons map[string]*button
 	order   []*button
 	leds    []*led
+	sms     *smsPath // nil without a modem
 
 	lifeMu sync.Mutex // serialises Start and Close
 
@@ -106,6 +111,8 @@ type Daemon struct {
 	fresh       []mqtt.Incident // stored and counted as sent, waiting for runLink to publish
 	refreshMu   sync.Mutex      // serialises reading the store into the cache
 	linkFailing atomic.Bool
+	faults      faultSet         // hardware faults seen at run time (stuck button, dead line)
+	cancels     cancelledReports // reports cancelled by a second press, hidden from the LEDs
 
 	mu         sync.Mutex
 	started    bool
@@ -164,6 +171,13 @@ func New(cfg Config, opts ...Option) (*Daemon, error) {
 		st.Close()
 		return nil, err
 	}
+	if cfg.Modem.Enabled() {
+		if d.sms, err = d.newSMS(); err != nil {
+			d.chip.Close()
+			st.Close()
+			return nil, err
+		}
+	}
 	d.refresh()
 	return d, nil
 }
@@ -176,8 +190,7 @@ func (d *Daemon) openPins() error {
 			return fmt.Errorf("open button %s: %w", bc.Name, err)
 		}
 		b := newButton(bc, pin, d.log)
-		b.pressing = d.setPressing
-		b.raise = d.raise
+		d.wireButton(b)
 		d.buttons[bc.Name] = b
 		d.order = append(d.order, b)
 	}
@@ -186,7 +199,7 @@ func (d *Daemon) openPins() error {
 		if err != nil {
 			return fmt.Errorf("open LED %s: %w", lc.Name, err)
 		}
-		d.leds = append(d.leds, newLED(lc.Name, pin, lc.Patterns, d.log))
+		d.leds = append(d.leds, d.wireLED(newLED(lc.Name, pin, lc.Patterns, d.log)))
 	}
 	return nil
 }
@@ -236,6 +249,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 		d.goRun(b.run)
 	}
 	d.goRun(d.runLink)
+	if d.sms != nil {
+		d.sms.start(d.ctx, d.goRun)
+	}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -336,11 +352,6 @@ func (d *Daemon) setPressing(b *button, on bool) {
 	kick(d.ledKick)
 }
 
-// raise makes, stores and (if connected) publishes the incident for a press held long enough.
-func (d *Daemon) raise(b *button) (string, error) {
-	return d.submit(mqtt.Incident{Source: mqtt.SourceButton, Button: b.cfg.Name, Category: b.cfg.Category}, "button "+b.cfg.Name)
-}
-
 // submit gives in an ID and the device's identity, stores it and, if connected, publishes it.
 // what names its origin in logs ("button panic", "sms from +62…"). It returns the incident ID,
 // also with an error wrapping ErrNotStored when the disk would not take it and it is held in
@@ -372,6 +383,10 @@ func (d *Daemon) submit(in mqtt.Incident, what string) (string, error) {
 	} else {
 		err = d.store.Put(in, now)
 	}
+	if errors.Is(err, outbox.ErrExists) {
+		// Raised before (an SMS read twice): it is already safe, and must not be raised again.
+		return id, err
+	}
 	if err != nil {
 		return id, d.keepInMemory(what, in, now, err)
 	}
@@ -396,6 +411,11 @@ func (d *Daemon) submit(in mqtt.Incident, what string) (string, error) {
 func (d *Daemon) keepInMemory(what string, in mqtt.Incident, now time.Time, err error) error {
 	in.Attempt = 0
 	d.mu.Lock()
+	if slices.ContainsFunc(d.unstored, func(e outbox.Entry) bool { return e.Incident.ID == in.ID }) {
+		// An SMS read again while the disk still refuses it: it is held already.
+		d.mu.Unlock()
+		return fmt.Errorf("%w: %w", ErrNotStored, err)
+	}
 	d.storeFault = "store: " + err.Error()
 	d.unstored = append(d.unstored, outbox.Entry{Incident: in, StoredAt: now})
 	d.mu.Unlock()
@@ -506,6 +526,12 @@ func (d *Daemon) faultLocked() string {
 	if d.storeFault != "" {
 		f = append(f, d.storeFault)
 	}
+	f = append(f, d.faults.list()...)
+	if d.sms != nil {
+		if mf := d.sms.fault(); mf != "" {
+			f = append(f, mf)
+		}
+	}
 	for _, e := range d.pending {
 		if e.LastError != "" {
 			f = append(f, fmt.Sprintf("incident %s rejected by hub: %s", e.Incident.ID, e.LastError))
@@ -525,13 +551,9 @@ func (d *Daemon) displayLocked(connected bool) display {
 	in := display{
 		Fault:     d.faultLocked() != "",
 		Pressing:  len(d.pressing) > 0,
-		Pending:   len(d.pending),
 		Connected: connected,
 	}
-	if len(d.recent) > 0 {
-		r := d.recent[0]
-		in.Newest = &r
-	}
+	in.Pending, in.Newest = d.cancels.shown(d.pending, d.recent)
 	return in
 }
 
@@ -591,6 +613,20 @@ type Status struct {
 	LastAckAt  time.Time `json:"last_ack_at,omitzero"`
 	// Incidents are the pending ones and those the hub acked within the last day, newest first.
 	Incidents []IncidentView `json:"incidents"`
+	// Modem and SMS are set on a kiosk with a modem; SMSQueue lists the replies not yet sent.
+	Modem    *mqtt.Modem `json:"modem,omitempty"`
+	SMS      *SMSStats   `json:"sms,omitempty"`
+	SMSQueue []SMSView   `json:"sms_queue,omitempty"`
+}
+
+// SMSView is one SMS waiting to be sent.
+type SMSView struct {
+	ID        string    `json:"id"`
+	To        string    `json:"to"`
+	Ticket    string    `json:"ticket,omitempty"`
+	QueuedAt  time.Time `json:"queued_at"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"last_error,omitempty"`
 }
 
 // MarshalJSON writes last_ack_at as null until the first ack, rather than as year 1.
@@ -611,6 +647,8 @@ type IncidentView struct {
 	ID           string    `json:"id"`
 	Button       string    `json:"button,omitempty"`
 	Category     string    `json:"category,omitempty"`
+	Source       string    `json:"source,omitempty"`  // button, sms or tamper; empty for a record made before it was kept
+	Request      string    `json:"request,omitempty"` // a request about a ticket rather than a report
 	OccurredAt   time.Time `json:"occurred_at"`
 	State        string    `json:"state"` // "pending", or the hub's last status
 	Attempt      int       `json:"attempt,omitempty"`
@@ -623,6 +661,20 @@ type IncidentView struct {
 // Status returns the daemon's state.
 func (d *Daemon) Status() Status {
 	connected := d.connected()
+	var (
+		modemState *mqtt.Modem
+		smsStats   *SMSStats
+		smsQueue   []SMSView
+	)
+	if d.sms != nil {
+		modemState = d.sms.heartbeat()
+		st := d.sms.count.snapshot()
+		smsStats = &st
+		due, _ := d.store.SMSDue()
+		for _, m := range due {
+			smsQueue = append(smsQueue, SMSView{ID: m.ID, To: m.To, Ticket: m.Ticket, QueuedAt: m.QueuedAt, Attempts: m.Attempts, LastError: m.LastError})
+		}
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := Status{
@@ -634,6 +686,9 @@ func (d *Daemon) Status() Status {
 		Fault:      d.faultLocked(),
 		LastAckAt:  d.lastAckAt,
 		Incidents:  []IncidentView{},
+		Modem:      modemState,
+		SMS:        smsStats,
+		SMSQueue:   smsQueue,
 	}
 	for _, e := range d.pending {
 		updated := e.StoredAt
@@ -646,13 +701,13 @@ func (d *Daemon) Status() Status {
 		}
 		s.Incidents = append(s.Incidents, IncidentView{
 			ID: e.Incident.ID, Button: e.Incident.Button, Category: e.Incident.Category,
-			OccurredAt: e.Incident.OccurredAt, State: StatePending, Attempt: e.Incident.Attempt,
+			Source: e.Incident.Source, Request: e.Incident.Request, OccurredAt: e.Incident.OccurredAt, State: StatePending, Attempt: e.Incident.Attempt,
 			Error: errText, Updated: updated,
 		})
 	}
 	for _, r := range d.recent {
 		s.Incidents = append(s.Incidents, IncidentView{
-			ID: r.IncidentID, Button: r.Button, Category: r.Category, OccurredAt: r.OccurredAt,
+			ID: r.IncidentID, Button: r.Button, Category: r.Category, Request: r.Request, OccurredAt: r.OccurredAt,
 			State: string(r.Status), TicketID: r.TicketID, TicketNumber: r.TicketNumber, Updated: r.Updated,
 		})
 	}
@@ -666,6 +721,9 @@ type PressResult struct {
 	HoldMS     int64  `json:"hold_ms"`
 	Raised     bool   `json:"raised"`
 	IncidentID string `json:"incident_id,omitempty"`
+	// CancelID: the press was short and within its button's cancel window, and cancelled the
+	// button's last report with the request of this ID.
+	CancelID string `json:"cancel_id,omitempty"`
 }
 
 // Press presses a button of the simulated chip for hold, through the same debounce and hold logic
@@ -720,7 +778,7 @@ func (d *Daemon) SimPress(ctx context.Context, name string, hold time.Duration) 
 	case <-wait.C:
 	case <-ctx.Done():
 	}
-	res.Raised, res.IncidentID = o.Raised, o.IncidentID
+	res.Raised, res.IncidentID, res.CancelID = o.Raised, o.IncidentID, o.CancelID
 	if o.Err != nil {
 		return res, fmt.Errorf("press %s: %w", name, o.Err)
 	}

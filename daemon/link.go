@@ -246,6 +246,9 @@ func (d *Daemon) publishHeartbeat(ctx context.Context) {
 		Firmware:   d.firmware,
 	}
 	d.mu.Unlock()
+	if d.sms != nil {
+		hb.Modem = d.sms.heartbeat()
+	}
 	payload, err := mqtt.Encode(hb)
 	if err != nil {
 		d.log.Error("cannot encode heartbeat", "err", err)
@@ -255,6 +258,11 @@ func (d *Daemon) publishHeartbeat(ctx context.Context) {
 }
 
 func (d *Daemon) prune() {
+	if n, err := d.store.PruneSMS(d.now()); err != nil {
+		d.log.Warn("cannot prune old SMS records", "err", err)
+	} else if n > 0 {
+		d.log.Info("pruned old SMS records", "count", n)
+	}
 	n, err := d.store.Prune(d.now())
 	if err != nil {
 		d.log.Warn("cannot prune old incident records", "err", err)
@@ -345,6 +353,8 @@ func (d *Daemon) handleCommand(payload []byte) {
 	case mqtt.CommandPing:
 		d.log.Info("ping from hub; answering with a heartbeat", "command_id", c.ID)
 		kick(d.pingKick)
+	case mqtt.CommandSMSSend:
+		d.queueSMSCommand(c)
 	default:
 		d.log.Warn("unknown command from hub", "command", c.Name, "command_id", c.ID)
 	}

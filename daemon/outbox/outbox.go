@@ -57,6 +57,7 @@ type Recent struct {
 	IncidentID   string         `json:"incident_id"`
 	Button       string         `json:"button,omitempty"`
 	Category     string         `json:"category,omitempty"`
+	Request      string         `json:"request,omitempty"` // set for a request about a ticket, not a report
 	OccurredAt   time.Time      `json:"occurred_at"`
 	TicketID     string         `json:"ticket_id,omitempty"`
 	TicketNumber string         `json:"ticket_number,omitempty"`
@@ -362,6 +363,7 @@ func (s *Store) Ack(a mqtt.Ack, now time.Time) (AckResult, error) {
 				IncidentID: a.IncidentID,
 				Button:     pending.Incident.Button,
 				Category:   pending.Incident.Category,
+				Request:    pending.Incident.Request,
 				OccurredAt: pending.Incident.OccurredAt,
 			}
 		} else {
