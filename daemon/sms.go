@@ -85,6 +85,10 @@ type smsPath struct {
 	allow *report.AllowList
 	limit *report.Limiter
 	asm   *pdu.Assembler // used only by the intake goroutine
+	// done remembers the multi-part sets raised lately (by sender, reference and size), so that
+	// a part the network delivers again later is deleted, not raised as a new, partial report.
+	// Used only by the intake goroutine.
+	done  map[concatKey]time.Time
 	count smsCounters
 
 	readyKick chan struct{}
@@ -107,6 +111,7 @@ func newSMSPath(d *Daemon, open modem.OpenFunc, powerCycle func(context.Context)
 		d: d, cfg: cfg, log: d.log.With("part", "sms"), allow: allow,
 		limit:     report.NewLimiter(cfg.RateBurst, cfg.RateEvery, d.now),
 		asm:       pdu.NewAssembler(cfg.ReassemblyTimeout, d.now),
+		done:      map[concatKey]time.Time{},
 		readyKick: make(chan struct{}, 1),
 		indexes:   make(chan int, 256),
 		sendKick:  make(chan struct{}, 1),
@@ -248,10 +253,49 @@ func (p *smsPath) handleParts(ctx context.Context, msgs []modem.Stored) {
 			p.raiseMalformed(ctx, st, err)
 			continue
 		}
+		if k, ok := keyOf(d); ok {
+			if at, seen := p.done[k]; seen && p.d.now().Sub(at) < doneKeep {
+				p.count.duplicates.Add(1)
+				p.log.Info("a part of a long SMS already raised came again; deleting it", "index", st.Index, "from", d.From.Number)
+				p.delete(ctx, []int{st.Index})
+				continue
+			}
+		}
 		if m := p.asm.Add(d, st.Index); m != nil {
+			if k, ok := keyOf(d); ok && m.Complete() {
+				p.rememberDone(k)
+			}
 			p.raise(ctx, m)
 		}
 	}
+}
+
+// doneKeep is how long a raised multi-part set is remembered. A network re-delivers within
+// minutes; a sender reusing the reference (it wraps at 256) does so much later.
+const doneKeep = 30 * time.Minute
+
+type concatKey struct {
+	from  string
+	ref   uint16
+	total int
+	ref16 bool
+}
+
+func keyOf(d *pdu.Deliver) (concatKey, bool) {
+	if d.Concat == nil {
+		return concatKey{}, false
+	}
+	return concatKey{d.From.Number, d.Concat.Ref, d.Concat.Total, d.Concat.Ref16}, true
+}
+
+func (p *smsPath) rememberDone(k concatKey) {
+	now := p.d.now()
+	for old, at := range p.done {
+		if now.Sub(at) >= doneKeep {
+			delete(p.done, old)
+		}
+	}
+	p.done[k] = now
 }
 
 // raiseMalformed raises a PDU that cannot be decoded for the operator to look at: it may be a

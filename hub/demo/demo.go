@@ -3,7 +3,9 @@
 // 112 centre, and the kiosk's LED going from pending to received to acknowledged.
 //
 // The kiosks are real kentongand daemons with the simulated GPIO driver: each has its own bbolt
-// outbox under the hub's data directory and talks to the hub's broker over TCP.
+// outbox under the hub's data directory and talks to the hub's broker over TCP. Each has a
+// simulated SIM800L modem on a pseudo-terminal, opened as a serial port, through which an RT
+// head's SMS report arrives and the 112 centre's replies leave.
 package demo
 
 import (
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kentongan/kentongan/daemon"
+	"github.com/kentongan/kentongan/drivers/modem/modemtest"
 	"github.com/kentongan/kentongan/hub"
 	"github.com/kentongan/kentongan/hub/hubclient"
 	"github.com/kentongan/kentongan/hub/hubd"
@@ -56,9 +59,13 @@ type Options struct {
 	Logger   *slog.Logger
 }
 
+// RTHead is the demo's RT head at Tegal Angus, on that kiosk's allow-list.
+const RTHead = "+6281298760002"
+
 // Fleet is the running demo.
 type Fleet struct {
 	kiosks []*daemon.Daemon
+	modems []*modemtest.Sim
 	cancel context.CancelFunc
 	done   chan struct{}
 	log    *slog.Logger
@@ -83,6 +90,14 @@ func Start(ctx context.Context, m *hubd.Main, opts Options) (*Fleet, error) {
 		cfg := KioskConfig(p.ID, m.BrokerURL(), filepath.Join(m.DataDir(), "demo-kiosks", p.ID))
 		cfg.Name = p.Name
 		klog := log.With("kiosk", p.ID)
+		sim, err := modemtest.New(modemtest.Options{Logger: klog.With("part", "modem-sim")})
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("demo kiosk %s: modem simulator: %w", p.ID, err)
+		}
+		f.modems = append(f.modems, sim)
+		cfg.Modem.Device = sim.Path()
+		cfg.Modem.Allow = []string{RTHead}
 		d, err := daemon.New(cfg, daemon.WithLogger(klog), daemon.WithLEDObserver(func(led, state, pattern string) {
 			klog.Info("kiosk LED", "led", led, "state", state, "pattern", pattern)
 		}))
@@ -163,6 +178,29 @@ func (f *Fleet) play(ctx context.Context, api *hubclient.Client, opts Options) e
 	if err != nil {
 		return err
 	}
+
+	// An RT head at Tegal Angus reports by SMS to the kiosk's SIM, and gets the ticket number back.
+	tegal, sim := f.kiosks[2], f.modems[2]
+	if err := waitConnected(ctx, tegal); err != nil {
+		return err
+	}
+	const report = "LAPOR AIR PDAM mati sejak kemarin di RT 03, mohon dicek"
+	f.log.Info("demo: the RT head of RW 02 Tegal Angus texts the kiosk", "from", RTHead, "sms", report)
+	since = time.Now()
+	if _, err := sim.Deliver(RTHead, report); err != nil {
+		return fmt.Errorf("deliver SMS at tegalangus-rw02: %w", err)
+	}
+	tk3, err := waitTicket(ctx, api, "tegalangus-rw02", since)
+	if err != nil {
+		return err
+	}
+	f.log.Info("demo: SMS report became a ticket", "ticket", tk3.Number, "category", tk3.Category, "priority", tk3.Priority)
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if sent, err := sim.WaitSent(wctx, 1); err == nil {
+		f.log.Info("demo: the kiosk's modem sent the receipt", "to", sent[0].To, "sms", sent[0].Text)
+	}
+
 	f.log.Info("demo: your turn — acknowledge this ticket and watch the Kutabumi kiosk's LED",
 		"ticket", tk2.Number,
 		"command", "curl -X POST "+api.BaseURL()+"/api/v1/tickets/"+tk2.ID+"/ack")
@@ -217,6 +255,9 @@ func (f *Fleet) Close() error {
 	var errs []error
 	for _, d := range f.kiosks {
 		errs = append(errs, d.Close())
+	}
+	for _, s := range f.modems {
+		errs = append(errs, s.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +14,8 @@ import (
 )
 
 // The demo plays its whole scenario against a real hub: a fire ticket at Ciakar acknowledged by
-// the demo operator (with the kiosk's LED following), and a medical ticket at Kutabumi left new.
+// the demo operator (with the kiosk's LED following), a medical ticket at Kutabumi left new, and
+// an RT head's SMS at Tegal Angus answered with its ticket number.
 func TestDemoScenario(t *testing.T) {
 	m := hubd.NewMain()
 	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -49,17 +51,21 @@ func TestDemoScenario(t *testing.T) {
 		for _, l := range fleet.kiosks[0].LEDs() {
 			led = l.State
 		}
+		water, _ := api.Tickets(ctx, hub.TicketFilter{DeviceID: "tegalangus-rw02"})
+		receipt := fleet.modems[2].Sent()
 		if len(fire) == 1 && fire[0].Status == hub.StatusAcknowledged && fire[0].Category == "fire" &&
-			len(med) == 1 && med[0].Status == hub.StatusNew && med[0].Category == "medical" && led == "acknowledged" {
+			len(med) == 1 && med[0].Status == hub.StatusNew && med[0].Category == "medical" && led == "acknowledged" &&
+			len(water) == 1 && water[0].Category == "water" && water[0].Reporter == RTHead &&
+			len(receipt) == 1 && receipt[0].To == RTHead && strings.Contains(receipt[0].Text, water[0].Number) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("demo did not play out: ciakar %+v, kutabumi %+v, ciakar LED %q", fire, med, led)
+			t.Fatalf("demo did not play out: ciakar %+v, kutabumi %+v, ciakar LED %q, tegal angus %+v, SMS sent %+v", fire, med, led, water, receipt)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if ts, _ := api.Tickets(ctx, hub.TicketFilter{DeviceID: "tegalangus-rw02"}); len(ts) != 0 {
-		t.Errorf("tegalangus-rw02 has tickets %+v; nobody pressed there", ts)
+	if ts, _ := api.Tickets(ctx, hub.TicketFilter{DeviceID: "tegalangus-rw02"}); len(ts) != 1 || ts[0].Source != "sms" {
+		t.Errorf("tegalangus-rw02 has tickets %+v; want only the RT head's SMS", ts)
 	}
 }
 

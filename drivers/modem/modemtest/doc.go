@@ -57,4 +57,6 @@
 // Unplug closes the pty master: the host's reads and writes fail (EIO), Path disappears, and
 // the modem is off. Replug makes a new pty, points Path at it and boots. The simulator keeps its
 // own handle on the slave open, so the code under test can close and reopen the port at will.
+// Unlike a real UART, which drops what arrives while the port is closed, the pty keeps what the
+// modem said meanwhile (the boot banner, say) for the next open.
 package modemtest

@@ -482,6 +482,7 @@ func (s *Sim) bootLocked() {
 	s.in = input{}
 	s.cfg = defaultSettings(s.opts.SMSC)
 	s.lastReg = 0
+	s.hang = false // what cures a hung SIM800L in the field
 	if s.pin != "" && s.sim == simReady {
 		s.sim = simPIN
 	}
@@ -576,7 +577,8 @@ func normalizePrefix(p string) string {
 	return p
 }
 
-// SetErrorAll makes the modem answer ERROR to every command, as a half-booted SIM800L does.
+// SetErrorAll makes the modem answer ERROR to every command, as a half-booted SIM800L does. It
+// lasts until SetErrorAll(false), power cycles included.
 func (s *Sim) SetErrorAll(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -584,7 +586,8 @@ func (s *Sim) SetErrorAll(on bool) {
 }
 
 // Hang makes the modem silent: it keeps reading (commands are logged) but neither executes nor
-// answers anything, and its URCs are lost.
+// answers anything, and its URCs are lost, until Hang(false) or the next boot (a power cycle is
+// what cures a hung SIM800L).
 func (s *Sim) Hang(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -509,6 +509,17 @@ func TestDeliverPartsAndRawPDUs(t *testing.T) {
 	if _, err := s.DeliverPDU("00\r\nOK"); !errors.Is(err, modemtest.ErrBadPDU) {
 		t.Fatalf("PDU with a line break: %v", err)
 	}
+
+	// Routed directly, a message is printed, not stored.
+	mustCmd(t, h, "AT+CNMI=2,2,0,0,0", "OK")
+	idx, err = s.DeliverPDU("00FFEE")
+	if err != nil || idx != 0 {
+		t.Fatalf("direct delivery: index %d, %v", idx, err)
+	}
+	h.expectText("\r\n+CMT: ,2\r\n00FFEE\r\n")
+	if len(s.Stored()) != 4 {
+		t.Fatalf("stored %v", s.Stored())
+	}
 }
 
 func TestURCInsideAnAnswer(t *testing.T) {
@@ -596,6 +607,15 @@ func TestHangStillReads(t *testing.T) {
 	// Commands are handled in order, so an answer to the hung AT+CSQ would come before this one.
 	if got := h.cmd("AT"); got != "\r\nOK\r\n" {
 		t.Fatalf("after a hang, output was %q", got)
+	}
+
+	// A power cycle cures a hang.
+	s.Hang(true)
+	s.PowerOff()
+	s.PowerOn()
+	h.expectText("SMS Ready\r\n")
+	if got := h.cmd("AT"); got != "AT\r\r\nOK\r\n" {
+		t.Fatalf("after a power cycle, AT answered %q", got)
 	}
 }
 

@@ -17,7 +17,8 @@ var ErrBadPDU = errors.New("modemtest: PDU cannot be stored")
 // part is stored in the lowest free slot and announced with +CMTI (if AT+CNMI asks for it). It
 // returns the index of each part, 0 for a part the modem cannot take now (full storage, not
 // registered, off or unplugged): the network keeps retrying it, and it is stored, in order, as
-// soon as the modem can take it (see Backlog).
+// soon as the modem can take it (see Backlog). A part routed directly with +CMT (AT+CNMI=…,2,…)
+// is in no slot either and also gets 0.
 func (s *Sim) Deliver(from, text string) ([]int, error) {
 	pdus, err := s.encode(from, text)
 	if err != nil {
