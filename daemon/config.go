@@ -50,22 +50,38 @@ type BrokerConfig struct {
 	MaxReconnectInterval time.Duration `yaml:"max_reconnect_interval"`
 }
 
-// GPIOConfig selects the pin backend.
+// GPIOConfig selects the pin backend. docs/hardware.md says which to use when.
 type GPIOConfig struct {
+	// Driver is DriverGPIOCDev (the default on Linux), DriverPeriph or DriverSim.
 	Driver string `yaml:"driver"`
+	// Chip is the GPIO character device whose offsets pin numbers are (gpiocdev only; default
+	// DefaultGPIOChip). Lines given by name are looked for on every chip.
+	Chip string `yaml:"chip"`
 }
 
 // GPIO drivers.
 const (
+	// DriverGPIOCDev is the Linux GPIO character device (/dev/gpiochipN).
+	DriverGPIOCDev = "gpiocdev"
+	// DriverPeriph is periph.io's host drivers, for boards where the character device is not
+	// usable.
+	DriverPeriph = "periph"
+	// DriverSim is an in-memory chip whose buttons are pressed through the admin API.
 	DriverSim = "sim"
+
+	// DefaultGPIOChip is the chip of a Raspberry Pi's header pins.
+	DefaultGPIOChip = "gpiochip0"
 )
 
 // Button is one panic button: a normally-open switch between a GPIO line and ground.
 type Button struct {
 	Name string `yaml:"name"`
 	// Category is sent with the incident; empty leaves it to the 112 operator's triage.
-	Category   string `yaml:"category"`
+	Category string `yaml:"category"`
+	// Pin is the line's offset on gpio.chip (on a Raspberry Pi, the BCM number); Line, if set
+	// instead, is the line's name ("GPIO17"), looked for on every chip.
 	Pin        int    `yaml:"pin"`
+	Line       string `yaml:"line"`
 	HoldMS     int    `yaml:"hold_ms"`
 	DebounceMS int    `yaml:"debounce_ms"`
 	// Kind is KindButton, or KindTamper for the enclosure's tamper switch.
@@ -120,8 +136,10 @@ func (b Button) Debounce() time.Duration { return time.Duration(b.DebounceMS) * 
 
 // LED is one status LED or buzzer, driven active-high, and the pattern it shows in each state.
 type LED struct {
-	Name     string            `yaml:"name"`
+	Name string `yaml:"name"`
+	// Pin or Line: as for Button.
 	Pin      int               `yaml:"pin"`
+	Line     string            `yaml:"line"`
 	Patterns map[string]string `yaml:"patterns"`
 	// Kind is KindLED or KindBuzzer; it chooses the default patterns.
 	Kind string `yaml:"kind"`
@@ -232,7 +250,7 @@ func knownPattern(p string) bool {
 }
 
 // Defaults returns a Config with every defaulted key set, for building a configuration in code.
-// The required keys (device_id, broker.url, gpio.driver, store.dir) are left empty.
+// The required keys (device_id, broker.url, store.dir) are left empty; gpio.driver defaults to gpiocdev.
 func Defaults() Config {
 	var c Config
 	c.ApplyDefaults()
@@ -309,11 +327,16 @@ func (c *Config) Validate() error {
 	}
 
 	switch c.GPIO.Driver {
-	case DriverSim:
+	case DriverGPIOCDev, DriverPeriph, DriverSim:
 	case "":
-		bad("gpio.driver is required (only %q is available)", DriverSim)
+		if err := defaultDriverUsable(); err != nil {
+			bad("gpio.driver is required here: %w", err)
+		}
 	default:
-		bad("gpio.driver %q is not supported (only %q is available)", c.GPIO.Driver, DriverSim)
+		bad("gpio.driver %q is not supported (%s, %s or %s)", c.GPIO.Driver, DriverGPIOCDev, DriverPeriph, DriverSim)
+	}
+	if ch := c.GPIO.Chip; ch != "" && !validChipName(ch) {
+		bad("gpio.chip %q: want a name such as %s or a path under /dev/", ch, DefaultGPIOChip)
 	}
 
 	if c.Store.Dir == "" {
@@ -352,6 +375,23 @@ func (c *Config) Validate() error {
 		}
 		pins[pin] = key
 	}
+	lines := map[string]string{}
+	useLine := func(key string, pin int, line string) {
+		if line == "" {
+			usePin(key, pin)
+			return
+		}
+		switch {
+		case pin != 0:
+			bad("%s: pin %d and line %q are both set; give one", key, pin, line)
+		case !validLineName(line):
+			bad("%s.line %q: a line name is at most %d characters, without spaces", key, line, maxLineName)
+		case lines[line] != "":
+			bad("%s.line %q is already used by %s", key, line, lines[line])
+		default:
+			lines[line] = key
+		}
+	}
 	names := map[string]bool{}
 	for i, b := range c.Buttons {
 		key := fmt.Sprintf("buttons[%d]", i)
@@ -366,7 +406,7 @@ func (c *Config) Validate() error {
 				bad("%s.category: %w", key, err)
 			}
 		}
-		usePin(key, b.Pin)
+		useLine(key, b.Pin, b.Line)
 		if b.HoldMS <= 0 || b.HoldMS > maxHoldMS {
 			bad("%s.hold_ms must be between 1 and %d, not %d", key, maxHoldMS, b.HoldMS)
 		}
@@ -387,7 +427,7 @@ func (c *Config) Validate() error {
 		if l.Kind != KindLED && l.Kind != KindBuzzer {
 			bad("%s.kind %q is not %q or %q", key, l.Kind, KindLED, KindBuzzer)
 		}
-		usePin(key, l.Pin)
+		useLine(key, l.Pin, l.Line)
 		defaults := DefaultPatterns()
 		for _, state := range slices.Sorted(maps.Keys(l.Patterns)) {
 			if _, ok := defaults[state]; !ok {
@@ -510,27 +550,31 @@ func parseConfig(data []byte) (Config, error) {
 		return Config{}, err
 	}
 	// Pin 0 is a real line, so a missing pin cannot be told from pin 0 after decoding; look again.
+	type pinOrLine struct {
+		Pin  *int    `yaml:"pin"`
+		Line *string `yaml:"line"`
+	}
 	var presence struct {
-		Buttons []struct {
-			Pin *int `yaml:"pin"`
-		} `yaml:"buttons"`
-		LEDs []struct {
-			Pin *int `yaml:"pin"`
-		} `yaml:"leds"`
+		Buttons []pinOrLine `yaml:"buttons"`
+		LEDs    []pinOrLine `yaml:"leds"`
 	}
 	if err := yaml.Unmarshal(data, &presence); err != nil {
 		return Config{}, err
 	}
 	var missing []error
-	for i, b := range presence.Buttons {
-		if b.Pin == nil {
-			missing = append(missing, fmt.Errorf("buttons[%d].pin is required", i))
+	checkPresence := func(key string, p pinOrLine) {
+		switch {
+		case p.Pin == nil && p.Line == nil:
+			missing = append(missing, fmt.Errorf("%s.pin is required (or .line, the line's name)", key))
+		case p.Pin != nil && p.Line != nil:
+			missing = append(missing, fmt.Errorf("%s: pin and line are both set; give one", key))
 		}
 	}
+	for i, b := range presence.Buttons {
+		checkPresence(fmt.Sprintf("buttons[%d]", i), b)
+	}
 	for i, l := range presence.LEDs {
-		if l.Pin == nil {
-			missing = append(missing, fmt.Errorf("leds[%d].pin is required", i))
-		}
+		checkPresence(fmt.Sprintf("leds[%d]", i), l)
 	}
 	c.ApplyDefaults()
 	if err := c.Validate(); err != nil {

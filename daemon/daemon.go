@@ -161,10 +161,9 @@ func New(cfg Config, opts ...Option) (*Daemon, error) {
 	}
 	d.store = st
 
-	switch cfg.GPIO.Driver {
-	case DriverSim:
-		d.sim = gpiosim.New("kentongan-sim", 0)
-		d.chip = d.sim
+	if d.chip, d.sim, err = openChip(cfg.GPIO, d.log); err != nil {
+		st.Close()
+		return nil, err
 	}
 	if err := d.openPins(); err != nil {
 		d.chip.Close()
@@ -185,7 +184,7 @@ func New(cfg Config, opts ...Option) (*Daemon, error) {
 func (d *Daemon) openPins() error {
 	for _, bc := range d.cfg.Buttons {
 		// Buttons are switches to ground: pull-up, pressed reads Low.
-		pin, err := d.chip.OpenIn(bc.Pin, gpio.WithPullUp, gpio.WithDebounce(bc.Debounce()), gpio.WithBothEdges)
+		pin, err := d.openIn(&bc, gpio.WithPullUp, gpio.WithDebounce(bc.Debounce()), gpio.WithBothEdges)
 		if err != nil {
 			return fmt.Errorf("open button %s: %w", bc.Name, err)
 		}
@@ -195,7 +194,7 @@ func (d *Daemon) openPins() error {
 		d.order = append(d.order, b)
 	}
 	for _, lc := range d.cfg.LEDs {
-		pin, err := d.chip.OpenOut(lc.Pin, gpio.WithInitial(gpio.Low))
+		pin, err := d.openOut(&lc, gpio.WithInitial(gpio.Low))
 		if err != nil {
 			return fmt.Errorf("open LED %s: %w", lc.Name, err)
 		}

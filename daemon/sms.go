@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -151,6 +152,12 @@ func newSMSPath(d *Daemon, open modem.OpenFunc, powerCycle func(context.Context)
 			p.health = h
 			p.ready = h.State == "ready"
 			p.mu.Unlock()
+			if p.ready && h.StorageTotal > 0 && h.StorageUsed >= h.StorageTotal {
+				// A full SIM takes no more messages (the network holds them back, then gives
+				// up): empty it now rather than at the next listing.
+				p.log.Warn("SIM message storage full; draining it", "used", h.StorageUsed, "total", h.StorageTotal)
+				kick(p.readyKick)
+			}
 			kick(d.ledKick)
 		},
 	})
@@ -185,7 +192,7 @@ func (p *smsPath) start(ctx context.Context, goRun func(func(context.Context))) 
 func (p *smsPath) runIntake(ctx context.Context) {
 	relist := time.NewTicker(relistInterval)
 	defer relist.Stop()
-	expire := time.NewTicker(time.Second * 5)
+	expire := time.NewTicker(min(time.Second*5, p.cfg.ReassemblyTimeout/4))
 	defer expire.Stop()
 	for {
 		select {
@@ -242,7 +249,7 @@ func (p *smsPath) readOne(ctx context.Context, index int) {
 func (p *smsPath) handleParts(ctx context.Context, msgs []modem.Stored) {
 	for _, st := range msgs {
 		d, err := pdu.DecodeDeliver(st.PDU)
-		if errors.Is(err, pdu.ErrNotDeliver) {
+		if errors.Is(err, pdu.ErrNotDeliver) && !reservedMTI(st.PDU) {
 			// A sent message or a status report in the store: not a report, and it would
 			// take a slot for ever.
 			p.log.Info("deleting a stored message that is not a received SMS", "index", st.Index)
@@ -374,10 +381,18 @@ func (p *smsPath) raise(ctx context.Context, m *pdu.Message) {
 		in.Request, in.Target = mqtt.RequestStatus, r.TicketNumber
 	case r.Kind == report.Cancel:
 		in.Request, in.Target = mqtt.RequestCancel, r.TicketNumber
+	case r.Kind == report.Confirm:
+		// An RT/RW head's answer to the hub's question about a press; without a number the
+		// hub takes the latest press it asked this head about.
+		in.Request, in.Target = mqtt.RequestConfirm, r.TicketNumber
+	case r.Kind == report.Deny:
+		in.Request, in.Target = mqtt.RequestDeny, r.TicketNumber
 	default:
 		in.Category = r.Category
 		in.Emergency = r.Kind == report.Emergency
-		in.Text = m.Text
+		// 8-bit data may be any bytes; JSON would turn each invalid one into three, past the
+		// incident's limit, so the text is made valid before it is measured.
+		in.Text = strings.ToValidUTF8(m.Text, "\uFFFD")
 		if !m.Complete() {
 			in.Text += fmt.Sprintf(" [SMS %d bagian, bagian %v tidak diterima]", m.Parts, m.Missing)
 		}
@@ -654,4 +669,14 @@ func (d *Daemon) queueSMSCommand(c mqtt.Command) {
 		return
 	}
 	d.sms.queue(outbox.SMS{ID: c.ID, To: s.To, Text: s.Text, Ticket: s.Ticket, QueuedAt: d.now()})
+}
+
+// reservedMTI reports whether a PDU's first TPDU octet has the reserved message type 3: no modem
+// stores such a thing, so it is garbage to raise for triage rather than a sent message to drop.
+func reservedMTI(hexPDU string) bool {
+	b, err := hex.DecodeString(hexPDU)
+	if err != nil || len(b) < 1 || int(b[0])+1 >= len(b) {
+		return false
+	}
+	return b[int(b[0])+1]&0x03 == 0x03
 }

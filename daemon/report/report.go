@@ -27,6 +27,12 @@ const (
 	Cancel Kind = "cancel"
 	// Help asks for the grammar: INFO, BANTUAN, HELP or "?".
 	Help Kind = "help"
+	// Confirm is an RT/RW head's answer that a panic-button press the hub asked about is a real
+	// emergency: YA <ticket>. The ticket may be left out ("YA"): the hub then takes the latest
+	// press it asked this head about.
+	Confirm Kind = "confirm"
+	// Deny is the answer that it is not: TIDAK <ticket>.
+	Deny Kind = "deny"
 	// Unknown is a text that follows no command; it still becomes a ticket for operator triage.
 	Unknown Kind = "unknown"
 )
@@ -34,7 +40,7 @@ const (
 // Valid reports whether k is one of the kinds Parse returns.
 func (k Kind) Valid() bool {
 	switch k {
-	case Emergency, NonEmergency, Status, Cancel, Help, Unknown:
+	case Emergency, NonEmergency, Status, Cancel, Help, Unknown, Confirm, Deny:
 		return true
 	}
 	return false
@@ -49,7 +55,7 @@ type Report struct {
 	// Detail is what the sender wrote after the command, category and ticket number: a trimmed
 	// substring of the text. For Unknown it is the whole trimmed text.
 	Detail string
-	// TicketNumber is the ticket a Status or Cancel names, as the hub formats it ("112-000123"),
+	// TicketNumber is the ticket a Status, Cancel, Confirm or Deny names, as the hub formats it ("112-000123"),
 	// or "" when the text named none.
 	TicketNumber string
 	// Keyword is the command keyword that matched, spelled correctly in upper case ("DARURAT" for
@@ -101,6 +107,10 @@ func parseFrom(text string, pos, depth int) (Report, bool) {
 			return parseNonEmergency(text, cmd.word, end), true
 		case Status, Cancel:
 			if r, ok := parseTicketCommand(text, cmd, dist, end); ok {
+				return r, true
+			}
+		case Confirm, Deny:
+			if r, ok := parseAnswer(text, cmd, dist, end); ok {
 				return r, true
 			}
 		case Help:
@@ -168,6 +178,20 @@ func parseTicketCommand(text string, cmd *keyword, dist, pos int) (Report, bool)
 	}
 	r.TicketNumber = number
 	r.Detail = detail(text, end)
+	return r, true
+}
+
+// parseAnswer reads YA or TIDAK, alone or with a ticket number. "Tidak ada air sejak pagi" and
+// "Tidak 3 hari listrik mati" are reports, not answers: a number counts only when it cannot be a
+// count (112-000123, #123, "nomor 123") or ends the text.
+func parseAnswer(text string, cmd *keyword, dist, pos int) (Report, bool) {
+	r, ok := parseTicketCommand(text, cmd, dist, pos)
+	if !ok || r.TicketNumber == "" {
+		return r, ok
+	}
+	if _, explicit, _, _ := readTicketNumber(text, pos); !explicit && r.Detail != "" {
+		return Report{}, false
+	}
 	return r, true
 }
 

@@ -1,7 +1,8 @@
 // Package gpio describes the kiosk's digital pins behind small interfaces, one per capability, in
 // the style of periph.io's conn/gpio: a PinIn for buttons and a PinOut for LEDs. A backend (the
-// in-memory simulator in gpiosim today, the kernel's GPIO character device later) implements Chip
-// and hands out pins; the daemon never sees which backend it runs on.
+// in-memory simulator in gpiosim, the kernel's GPIO character device in gpiocdev, periph.io's
+// drivers in periphgpio) implements Chip and hands out pins; the daemon never sees which backend
+// it runs on.
 package gpio
 
 import (
@@ -32,8 +33,14 @@ var (
 	ErrClosed = errors.New("gpio: closed")
 	// ErrBusy is returned when a line is already held by another request, as the kernel does.
 	ErrBusy = errors.New("gpio: line busy")
-	// ErrNoLine is returned for a line offset the chip does not have.
+	// ErrNoLine is returned for a line offset or name the chip does not have.
 	ErrNoLine = errors.New("gpio: no such line")
+	// ErrNoChip is returned for a chip that does not exist, or that went away while its lines
+	// were in use (a USB GPIO expander unplugged, a driver unbound).
+	ErrNoChip = errors.New("gpio: no such chip")
+	// ErrPermission is returned when the process may not use the chip: on Linux, its user is not
+	// in the group that owns /dev/gpiochip* (usually gpio).
+	ErrPermission = errors.New("gpio: permission denied")
 )
 
 // Event is one edge seen on an input, after debouncing.

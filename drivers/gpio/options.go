@@ -1,6 +1,10 @@
 package gpio
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
 // Pull is the bias resistor applied to an input line.
 type Pull int
@@ -71,6 +75,30 @@ type InConfig struct {
 	Pull     Pull
 	Edge     Edge
 	Debounce time.Duration // a level must be stable this long before it is reported; 0 = raw
+	// ActiveLow inverts the line: Read and edges report High while the wire is Low. Edge
+	// selects edges of the inverted level.
+	ActiveLow bool
+	// Consumer labels the line for other programs (gpioinfo shows it); empty: the backend's
+	// default, the program's name.
+	Consumer string
+}
+
+// MaxConsumer is the longest Consumer label kept; the kernel keeps 31 bytes.
+const MaxConsumer = 31
+
+// Validate reports an option value no backend can honour.
+func (c InConfig) Validate() error {
+	var errs []error
+	if c.Pull < Float || c.Pull > PullUp {
+		errs = append(errs, fmt.Errorf("gpio: unknown pull %d", int(c.Pull)))
+	}
+	if c.Edge < BothEdges || c.Edge > NoEdge {
+		errs = append(errs, fmt.Errorf("gpio: unknown edge %d", int(c.Edge)))
+	}
+	if c.Debounce < 0 {
+		errs = append(errs, fmt.Errorf("gpio: debounce %s is negative", c.Debounce))
+	}
+	return errors.Join(errs...)
 }
 
 // InOption configures an input request.
@@ -79,6 +107,10 @@ type InOption interface{ applyIn(*InConfig) }
 // OutConfig is an output request after its options are applied.
 type OutConfig struct {
 	Initial Level
+	// ActiveLow inverts the line: Out(High) drives the wire Low, for an LED wired from the
+	// supply to the pin (a common-anode RGB LED).
+	ActiveLow bool
+	Consumer  string // as InConfig.Consumer
 }
 
 // OutOption configures an output request.
@@ -114,6 +146,30 @@ func (i InitialOption) applyOut(c *OutConfig) { c.Initial = Level(i) }
 
 // WithInitial sets the level an output takes when it is requested (default Low).
 func WithInitial(l Level) InitialOption { return InitialOption(l) }
+
+// ActiveLowOption inverts a line: see InConfig.ActiveLow.
+type ActiveLowOption bool
+
+func (a ActiveLowOption) applyIn(c *InConfig)   { c.ActiveLow = bool(a) }
+func (a ActiveLowOption) applyOut(c *OutConfig) { c.ActiveLow = bool(a) }
+
+// WithActiveLow inverts an input or output line: see InConfig.ActiveLow.
+const WithActiveLow = ActiveLowOption(true)
+
+// ConsumerOption labels a line: see InConfig.Consumer.
+type ConsumerOption string
+
+func (s ConsumerOption) applyIn(c *InConfig)   { c.Consumer = string(s) }
+func (s ConsumerOption) applyOut(c *OutConfig) { c.Consumer = string(s) }
+
+// WithConsumer labels the line, so that a technician running gpioinfo, or the error of another
+// program that wants the same line, sees who holds it. Longer labels are cut to MaxConsumer.
+func WithConsumer(label string) ConsumerOption {
+	if len(label) > MaxConsumer {
+		label = label[:MaxConsumer]
+	}
+	return ConsumerOption(label)
+}
 
 // ResolveIn applies opts to the defaults (Float, BothEdges, no debounce).
 func ResolveIn(opts ...InOption) InConfig {
