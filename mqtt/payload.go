@@ -41,6 +41,12 @@ const (
 	// RequestCancel cancels the ticket named by Target: a ticket number (an SMS "BATAL"), or the
 	// incident ID of the press being cancelled (a second press within the cancel window).
 	RequestCancel = "cancel"
+	// RequestConfirm and RequestDeny are an RT/RW head's answer (an SMS "YA …" or "TIDAK …") to
+	// the hub's question whether a panic-button press is a real emergency. Target names the
+	// ticket, or is empty when the answer named none: the hub then takes the latest press it
+	// asked that head about.
+	RequestConfirm = "confirm"
+	RequestDeny    = "deny"
 )
 
 // Incident is a report made at a kiosk: a panic-button press or an SMS from an RT/RW head.
@@ -330,6 +336,10 @@ func (in *Incident) Validate() error {
 	case RequestStatus, RequestCancel:
 		if in.Target == "" {
 			return fmt.Errorf("%w: request %q needs a target", ErrInvalid, in.Request)
+		}
+	case RequestConfirm, RequestDeny:
+		if in.Reporter == "" {
+			return fmt.Errorf("%w: request %q needs the answering reporter", ErrInvalid, in.Request)
 		}
 	default:
 		return fmt.Errorf("%w: unknown request %q", ErrInvalid, in.Request)
