@@ -3,6 +3,8 @@ package hub
 import (
 	"context"
 	"time"
+
+	"github.com/kentongan/kentongan/mqtt"
 )
 
 // Device is a kiosk the hub knows. Incidents from devices not in the registry are rejected.
@@ -10,6 +12,12 @@ type Device struct {
 	ID   string `json:"id" yaml:"id"`
 	Name string `json:"name" yaml:"name"`
 	Site Site   `json:"site" yaml:"site"`
+	// RTRWHeads are the phone numbers of the post's RT/RW heads, who are asked by SMS through
+	// the kiosk to confirm a panic-button press, and whose YA/TIDAK answers count.
+	RTRWHeads []string `json:"rt_rw_heads,omitempty" yaml:"rt_rw_heads"`
+	// SupervisionSec is how long the kiosk may be silent before it is reported offline; 0 means
+	// the hub's default.
+	SupervisionSec int `json:"supervision_s,omitempty" yaml:"supervision_s"`
 }
 
 // Site is where a kiosk stands, in the administrative units operators dispatch by.
@@ -41,6 +49,20 @@ type DeviceState struct {
 	LEDState      string     `json:"led_state,omitempty"`
 	Fault         string     `json:"fault,omitempty"`
 	Firmware      string     `json:"firmware,omitempty"`
+	// Modem is the GSM modem's health from the last heartbeat; nil for a kiosk without one.
+	Modem *mqtt.Modem `json:"modem,omitempty"`
+
+	// LastHeard is when anything last came from the device (hub clock).
+	LastHeard *time.Time `json:"last_heard,omitempty"`
+	// Silent is set when supervision found the device unheard for longer than its interval
+	// (the kiosk_offline alert); Presence is then offline too.
+	Silent bool `json:"silent,omitempty"`
+
+	// The device's false alarms among its tickets over the hub's false-alarm window, and
+	// whether that rate is over the limit (the false_alarm_rate alert).
+	WindowTickets     int  `json:"window_tickets"`
+	WindowFalseAlarms int  `json:"window_false_alarms"`
+	FalseAlarmFlagged bool `json:"false_alarm_flagged,omitempty"`
 }
 
 // DeviceStatus is a registered device with its live state.

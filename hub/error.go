@@ -12,6 +12,10 @@ const (
 	CodeConflict    = "conflict"    // the request contradicts the current state
 	CodeUnavailable = "unavailable" // the hub is shutting down or overloaded; retry later
 	CodeInternal    = "internal"    // a bug or an unexpected failure; details are only logged
+
+	CodeUnauthorized = "unauthorized" // no valid session or API token, or a wrong password
+	CodeForbidden    = "forbidden"    // authenticated, but this user may not do this
+	CodeTooMany      = "too_many"     // too many attempts (wrong passwords); retry after a while
 )
 
 // Error is an error the hub means to show to its caller: Code says what kind, Message is safe

@@ -2,8 +2,9 @@
 // from kiosk incidents, the devices that send them, and the interfaces the hub's parts meet at.
 //
 // It holds types and interfaces only, with no dependency beyond the wire protocol, so that
-// implementations (hub/sqlite, hub/mochi, hub/paho, hub/http, hub/ingest) can be swapped and
-// tested against each other; hub/hubd wires them into the program.
+// implementations (hub/sqlite, hub/mochi, hub/paho, hub/http, hub/ingest, hub/route,
+// hub/deadline, hub/webhook) can be swapped and tested against each other; hub/hubd wires them
+// into the program. docs/routing.md describes the rules the domain follows.
 package hub
 
 import (

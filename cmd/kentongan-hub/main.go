@@ -1,5 +1,9 @@
 // Command kentongan-hub is the 112 centre's hub: it takes incidents from Kentongan kiosks over
 // MQTT, keeps them as tickets and serves the operators' API. See docs/api.md.
+//
+//	kentongan-hub [--config FILE] [--data DIR] [--http ADDR] [--mqtt ADDR] [--broker URL] [--demo]
+//	kentongan-hub user add|passwd|list|disable|enable …
+//	kentongan-hub token add …
 package main
 
 import (
@@ -18,6 +22,10 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+
+	if len(os.Args) > 1 && (os.Args[1] == "user" || os.Args[1] == "token") {
+		os.Exit(adminCmd(ctx, os.Args[1:], stdConsole()))
+	}
 
 	m := hubd.NewMain()
 	if err := m.ParseFlags(ctx, os.Args[1:]); err != nil {

@@ -1,10 +1,10 @@
 // Command kentonganctl is the command line for technicians and 112 operators.
 //
-//	kentonganctl tickets [--hub URL] [--status S] [--device ID] [--limit N]
-//	kentonganctl ack [--hub URL] [--by NAME] [--note TEXT] TICKET
+//	kentonganctl tickets [--hub URL] [--token T] [--status S] [--device ID] [--limit N]
+//	kentonganctl ack [--hub URL] [--token T] [--note TEXT] TICKET
 //
 // TICKET is a ticket's ID or its number (112-000123). The hub's URL also comes from
-// $KENTONGAN_HUB (default http://localhost:8080).
+// $KENTONGAN_HUB (default http://localhost:8080), and the API token from $KENTONGAN_TOKEN.
 package main
 
 import (
@@ -31,12 +31,15 @@ func main() {
 
 const usage = `kentonganctl: the Kentongan command line
 
-  kentonganctl tickets [--hub URL] [--status S] [--device ID] [--limit N]
+  kentonganctl tickets [--hub URL] [--token T] [--status S] [--device ID] [--limit N]
         list tickets, newest first
-  kentonganctl ack [--hub URL] [--by NAME] [--note TEXT] TICKET
-        acknowledge a ticket (its ID or number, e.g. 112-000123); the kiosk's LED follows
+  kentonganctl ack [--hub URL] [--token T] [--note TEXT] TICKET
+        acknowledge a ticket (its ID or number, e.g. 112-000123) as the token's user;
+        the kiosk's LED follows
 
-The hub's URL defaults to $KENTONGAN_HUB, or http://localhost:8080.
+The hub's URL defaults to $KENTONGAN_HUB, or http://localhost:8080. The API token defaults to
+$KENTONGAN_TOKEN; make one in the dashboard, with POST /api/v1/tokens, or on the hub with
+"kentongan-hub token add --user NAME --name LABEL".
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -81,11 +84,18 @@ func defaultHub() string {
 	return "http://localhost:8080"
 }
 
-func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+// hubFlags are the flags every command has.
+type hubFlags struct {
+	url, token *string
+}
+
+func newFlags(name string, stderr io.Writer) (*flag.FlagSet, hubFlags) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	hubURL := fs.String("hub", defaultHub(), "the hub's base URL")
-	return fs, hubURL
+	return fs, hubFlags{
+		url:   fs.String("hub", defaultHub(), "the hub's base URL"),
+		token: fs.String("token", os.Getenv("KENTONGAN_TOKEN"), "API token (default $KENTONGAN_TOKEN)"),
+	}
 }
 
 // parse parses flags; a bad flag is a usage error (the flag package has already said why).
@@ -97,12 +107,17 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return err
 }
 
-func client(hubURL string) *hubclient.Client {
-	return hubclient.New(hubURL, &http.Client{Timeout: 15 * time.Second})
+// client returns the API client; without a token it says where to get one, since the hub
+// would only answer 401.
+func client(f hubFlags) (*hubclient.Client, error) {
+	if *f.token == "" {
+		return nil, usageError{errors.New("an API token is required: --token or $KENTONGAN_TOKEN")}
+	}
+	return hubclient.New(*f.url, &http.Client{Timeout: 15 * time.Second}).WithToken(*f.token), nil
 }
 
 func tickets(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, hubURL := newFlags("tickets", stderr)
+	fs, hf := newFlags("tickets", stderr)
 	status := fs.String("status", "", "only tickets in this status (new, acknowledged, …)")
 	device := fs.String("device", "", "only tickets from this kiosk")
 	limit := fs.Int("limit", 50, "at most this many")
@@ -112,7 +127,11 @@ func tickets(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
-	ts, err := client(*hubURL).Tickets(ctx, hub.TicketFilter{Status: hub.Status(*status), DeviceID: *device, Limit: *limit})
+	c, err := client(hf)
+	if err != nil {
+		return err
+	}
+	ts, err := c.Tickets(ctx, hub.TicketFilter{Status: hub.Status(*status), DeviceID: *device, Limit: *limit})
 	if err != nil {
 		return err
 	}
@@ -133,8 +152,8 @@ func tickets(ctx context.Context, args []string, stdout, stderr io.Writer) error
 var wib = time.FixedZone("WIB", 7*3600)
 
 func ack(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, hubURL := newFlags("ack", stderr)
-	by := fs.String("by", os.Getenv("USER"), "who acknowledges")
+	fs, hf := newFlags("ack", stderr)
+	by := fs.String("by", "", "who acknowledges: the token's user, who is recorded anyway")
 	note := fs.String("note", "", "a note for the audit trail")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -142,15 +161,15 @@ func ack(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 1 {
 		return usageError{errors.New("give exactly one ticket ID or number")}
 	}
-	if *by == "" {
-		return usageError{errors.New("--by is required (who acknowledges)")}
+	c, err := client(hf)
+	if err != nil {
+		return err
 	}
-	c := client(*hubURL)
 	id := fs.Arg(0)
 	t, err := c.Acknowledge(ctx, id, *by, *note)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s acknowledged by %s\n", t.Number, *by)
+	fmt.Fprintf(stdout, "%s acknowledged by %s\n", t.Number, t.AcknowledgedBy)
 	return nil
 }

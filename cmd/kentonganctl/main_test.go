@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kentongan/kentongan/hub"
+	"github.com/kentongan/kentongan/hub/account"
 	"github.com/kentongan/kentongan/hub/hubd"
 	"github.com/kentongan/kentongan/mqtt"
 )
@@ -42,6 +43,11 @@ func TestTicketsAndAck(t *testing.T) {
 	number := res[0].Ticket.Number
 	url := "http://" + m.HTTPAddr()
 	ctx := context.Background()
+	token, err := m.IssueToken(ctx, "operator-1", account.RoleOperator, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KENTONGAN_TOKEN", token)
 
 	var out, errb bytes.Buffer
 	if code := run(ctx, []string{"tickets", "--hub", url}, &out, &errb); code != 0 {
@@ -53,7 +59,7 @@ func TestTicketsAndAck(t *testing.T) {
 
 	out.Reset()
 	errb.Reset()
-	if code := run(ctx, []string{"ack", "--hub", url, "--by", "operator-1", "--note", "tim menuju", number}, &out, &errb); code != 0 {
+	if code := run(ctx, []string{"ack", "--hub", url, "--note", "tim menuju", number}, &out, &errb); code != 0 {
 		t.Fatalf("ack exit %d: %s", code, errb.String())
 	}
 	got, err := m.Store.Ticket(ctx, res[0].Ticket.ID)
@@ -61,10 +67,24 @@ func TestTicketsAndAck(t *testing.T) {
 		t.Fatalf("after ack: %+v, %v", got, err)
 	}
 
+	if !strings.Contains(out.String(), "acknowledged by operator-1") {
+		t.Errorf("ack output: %q", out.String())
+	}
+
 	// A second ack is refused by the hub, and the CLI says so with a failing exit code.
 	errb.Reset()
-	if code := run(ctx, []string{"ack", "--hub", url, "--by", "operator-2", number}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "conflict") {
+	if code := run(ctx, []string{"ack", "--hub", url, "--by", "operator-1", number}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "conflict") {
 		t.Fatalf("second ack: exit %d, stderr %q; want 1 and a conflict", code, errb.String())
+	}
+
+	// Without a token, or with a wrong one, nothing is listed.
+	errb.Reset()
+	if code := run(ctx, []string{"tickets", "--hub", url, "--token", ""}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "token is required") {
+		t.Errorf("no token: exit %d, stderr %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := run(ctx, []string{"tickets", "--hub", url, "--token", "ktg_wrong"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "401") {
+		t.Errorf("wrong token: exit %d, stderr %q", code, errb.String())
 	}
 }
 
@@ -77,7 +97,7 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("run(%q) exit %d, want 2 (stderr %q)", args, code, errb.String())
 		}
 	}
-	if code := run(ctx, []string{"ack", "--hub", "http://127.0.0.1:1", "--by", "x", "112-000001"}, &out, &errb); code != 1 {
+	if code := run(ctx, []string{"ack", "--hub", "http://127.0.0.1:1", "--token", "ktg_x", "112-000001"}, &out, &errb); code != 1 {
 		t.Errorf("ack against an unreachable hub exit %d, want 1", code)
 	}
 }

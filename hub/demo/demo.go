@@ -21,6 +21,7 @@ import (
 	"github.com/kentongan/kentongan/daemon"
 	"github.com/kentongan/kentongan/drivers/modem/modemtest"
 	"github.com/kentongan/kentongan/hub"
+	"github.com/kentongan/kentongan/hub/account"
 	"github.com/kentongan/kentongan/hub/hubclient"
 	"github.com/kentongan/kentongan/hub/hubd"
 )
@@ -62,8 +63,18 @@ type Options struct {
 // RTHead is the demo's RT head at Tegal Angus, on that kiosk's allow-list.
 const RTHead = "+6281298760002"
 
+// Demo accounts: the person at the keyboard logs in as Operator; the scenario acts as
+// ScriptOperator.
+const (
+	Operator       = "operator"
+	ScriptOperator = "operator-demo"
+)
+
 // Fleet is the running demo.
 type Fleet struct {
+	// Login is Operator's password for this run, and Token an API token of Operator's.
+	Login, Token string
+
 	kiosks []*daemon.Daemon
 	modems []*modemtest.Sim
 	cancel context.CancelFunc
@@ -113,9 +124,23 @@ func Start(ctx context.Context, m *hubd.Main, opts Options) (*Fleet, error) {
 		f.kiosks = append(f.kiosks, d)
 		log.Info("demo kiosk started", "kiosk", p.ID, "name", p.Name, "kecamatan", p.Site.Kecamatan, "admin", "http://"+d.AdminAddr())
 	}
+	// The scripted operator reaches the API with a token of its own; the person at the keyboard
+	// gets an account with a fresh random password each run, never a default one.
+	token, err := m.IssueToken(ctx, ScriptOperator, account.RoleOperator, "")
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	if f.Login, f.Token, err = demoLogin(ctx, m); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	base := httpBase(m.HTTPAddr())
+	log.Info("demo: log in to the dashboard", "url", base+"/", "user", Operator, "password", f.Login)
+	log.Info("demo: API token of the demo operator, for kentonganctl and curl", "KENTONGAN_TOKEN", f.Token)
 	sctx, cancel := context.WithCancel(ctx)
 	f.cancel = cancel
-	api := hubclient.New(httpBase(m.HTTPAddr()), &http.Client{Timeout: 10 * time.Second})
+	api := hubclient.New(base, &http.Client{Timeout: 10 * time.Second}).WithToken(token)
 	go func() {
 		defer close(f.done)
 		if err := f.play(sctx, api, opts); err != nil && !errors.Is(err, context.Canceled) {
@@ -161,7 +186,7 @@ func (f *Fleet) play(ctx context.Context, api *hubclient.Client, opts Options) e
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if _, err := api.Acknowledge(ctx, tk.ID, "operator-demo", "Damkar diberangkatkan"); err != nil {
+	if _, err := api.Acknowledge(ctx, tk.ID, "", "Damkar diberangkatkan"); err != nil {
 		return err
 	}
 	f.log.Info("demo: operator acknowledged the ticket", "ticket", tk.Number)
@@ -203,8 +228,30 @@ func (f *Fleet) play(ctx context.Context, api *hubclient.Client, opts Options) e
 
 	f.log.Info("demo: your turn — acknowledge this ticket and watch the Kutabumi kiosk's LED",
 		"ticket", tk2.Number,
-		"command", "curl -X POST "+api.BaseURL()+"/api/v1/tickets/"+tk2.ID+"/ack")
+		"command", "curl -X POST -H 'Authorization: Bearer "+f.Token+"' "+api.BaseURL()+"/api/v1/tickets/"+tk2.ID+"/ack")
 	return nil
+}
+
+// demoLogin makes sure the demo's Operator exists with a new random password, and gives it a
+// new API token.
+func demoLogin(ctx context.Context, m *hubd.Main) (password, token string, err error) {
+	password, err = hubd.RandomPassword()
+	if err != nil {
+		return "", "", err
+	}
+	by := account.Actor{CLI: "demo"}
+	_, err = m.Accounts.CreateUser(ctx, by, account.NewUser{Name: Operator, FullName: "Operator Demo", Role: account.RoleOperator, Password: password})
+	if hub.ErrorCode(err) == hub.CodeConflict { // kept from an earlier run in the same data dir
+		err = m.Accounts.SetPassword(ctx, by, Operator, "", password)
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("operator account: %w", err)
+	}
+	_, token, err = m.Accounts.CreateToken(ctx, by, Operator, "demo", account.ScopeAPI, 24*time.Hour)
+	if err != nil {
+		return "", "", fmt.Errorf("operator token: %w", err)
+	}
+	return password, token, nil
 }
 
 // httpBase turns a listener address such as "[::]:8080" into a URL a person can open.

@@ -41,7 +41,7 @@ func TestDemoScenario(t *testing.T) {
 	}
 	defer m.Close()
 
-	api := hubclient.New("http://"+m.HTTPAddr(), nil)
+	api := hubclient.New("http://"+m.HTTPAddr(), nil).WithToken(fleet.Token)
 	ctx := context.Background()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -66,6 +66,17 @@ func TestDemoScenario(t *testing.T) {
 	}
 	if ts, _ := api.Tickets(ctx, hub.TicketFilter{DeviceID: "tegalangus-rw02"}); len(ts) != 1 || ts[0].Source != "sms" {
 		t.Errorf("tegalangus-rw02 has tickets %+v; want only the RT head's SMS", ts)
+	}
+	// The fire was acknowledged by the scripted operator, and the person at the keyboard can log
+	// in with the password the demo printed.
+	if fire, _ := api.Tickets(ctx, hub.TicketFilter{DeviceID: "ciakar-rw03"}); len(fire) != 1 || fire[0].AcknowledgedBy != ScriptOperator {
+		t.Errorf("fire ticket %+v; want acknowledged by %s", fire, ScriptOperator)
+	}
+	if len(fleet.Login) < 16 {
+		t.Errorf("demo password %q", fleet.Login)
+	}
+	if _, _, _, err := m.Accounts.Login(ctx, Operator, fleet.Login, "127.0.0.1", "test"); err != nil {
+		t.Errorf("log in as the demo operator: %v", err)
 	}
 }
 

@@ -1,5 +1,9 @@
-// Package http is the hub's JSON API for operators and tools (docs/api.md), plus /healthz and
-// Prometheus /metrics.
+// Package http is the hub's HTTP server (docs/api.md): the JSON API for everything the dashboard
+// does, an Open311 GeoReport v2 endpoint for non-emergency requests, the browser's login and
+// logout forms, /healthz and Prometheus /metrics, with the dashboard (hub/web) mounted at the
+// root. Every request goes through hub/account's authentication; every endpoint but the public
+// few is registered with the permission it needs, and an agency user's ticket requests are
+// confined to their agency.
 package http
 
 import (
@@ -10,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -17,30 +22,46 @@ import (
 	"time"
 
 	"github.com/kentongan/kentongan/hub"
+	"github.com/kentongan/kentongan/hub/account"
 )
 
-// Options are the services the API serves. Metrics may be nil (then /metrics is 404).
+// Options are the services the API serves. Tickets, Devices and Stats are required; the others
+// may be nil, and then their endpoints answer empty lists (alerts, agencies, deliveries) or
+// unavailable (routing reload, Open311 filing). Metrics may be nil (then /metrics is 404).
 type Options struct {
-	Tickets hub.TicketService
-	Devices hub.DeviceService
-	Stats   hub.StatsService
+	Tickets  hub.TicketService
+	Devices  hub.DeviceService
+	Stats    hub.StatsService
+	Alerts   hub.AlertService
+	Routing  hub.RoutingService
+	Webhooks hub.WebhookService
+	// Requests files Open311 requests as tickets and names the services they may be filed
+	// under; nil disables Open311.
+	Requests RequestService
+	// Accounts authenticates every request (sessions, API tokens) and keeps the audit log.
+	// Without it every endpoint but /healthz, /metrics and Open311's service list refuses with
+	// unauthorized: the API is never open.
+	Accounts *account.Service
+	// UI is the operators' dashboard, mounted at the root behind the same authentication; nil
+	// leaves the root unserved.
+	UI      http.Handler
 	Metrics http.Handler
+	Clock   hub.Clock    // default hub.SystemClock
 	Logger  *slog.Logger // default slog.Default()
 }
 
 // Server serves the API.
 type Server struct {
-	opts Options
-	log  *slog.Logger
-	mux  *http.ServeMux
-	srv  *http.Server
-	ln   net.Listener
+	opts    Options
+	log     *slog.Logger
+	clock   hub.Clock
+	mux     *http.ServeMux
+	handler http.Handler
+	srv     *http.Server
+	ln      net.Listener
 }
 
-// DefaultActor is who acknowledged a ticket when the request does not say.
-const DefaultActor = "operator"
-
-// maxBody bounds request bodies; an acknowledgement is a few hundred bytes.
+// maxBody bounds request bodies; the largest, an Open311 request, is a few kilobytes.
 const maxBody = 64 << 10
 
 // NewServer builds the routes.
@@ -48,23 +69,21 @@ func NewServer(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
-	s.mux.HandleFunc("GET /healthz", s.handleHealth)
-	s.mux.HandleFunc("GET /api/v1/tickets", s.handleTickets)
-	s.mux.HandleFunc("GET /api/v1/tickets/{id}", s.handleTicket)
-	s.mux.HandleFunc("POST /api/v1/tickets/{id}/ack", s.handleAck)
-	s.mux.HandleFunc("GET /api/v1/devices", s.handleDevices)
-	s.mux.HandleFunc("POST /api/v1/devices/{id}/ping", s.handlePing)
-	s.mux.HandleFunc("GET /api/v1/status", s.handleStatus)
-	s.mux.HandleFunc("/api/", s.handleNoRoute)
-	if opts.Metrics != nil {
-		s.mux.Handle("GET /metrics", opts.Metrics)
+	if opts.Clock == nil {
+		opts.Clock = hub.SystemClock{}
+	}
+	s := &Server{opts: opts, log: opts.Logger, clock: opts.Clock, mux: http.NewServeMux()}
+	s.routes()
+	s.handler = s.mux
+	if opts.Accounts != nil {
+		s.handler = opts.Accounts.Middleware(s.mux)
 	}
 	return s
 }
 
-// Handler returns the API's handler, for tests and for mounting elsewhere.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler returns the API's handler, authentication included, for tests and for mounting
+// elsewhere.
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Open listens on addr and serves in the background.
 func (s *Server) Open(addr string) error {
@@ -74,12 +93,14 @@ func (s *Server) Open(addr string) error {
 	}
 	s.ln = ln
 	s.srv = &http.Server{
-		Handler:           s.mux,
+		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// Long enough for any JSON answer; the dashboard's event stream lifts it for itself
+		// (http.ResponseController.SetWriteDeadline).
+		WriteTimeout: 30 * time.Second,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -127,6 +148,12 @@ func ErrorStatus(code string) int {
 		return http.StatusConflict
 	case hub.CodeUnavailable:
 		return http.StatusServiceUnavailable
+	case hub.CodeUnauthorized:
+		return http.StatusUnauthorized
+	case hub.CodeForbidden:
+		return http.StatusForbidden
+	case hub.CodeTooMany:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}
@@ -148,6 +175,14 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	} else {
 		s.log.Debug("http request refused", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
 	}
+	switch code {
+	case hub.CodeUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="kentongan"`)
+	case hub.CodeTooMany:
+		if le, ok := errors.AsType[*account.LimitError](err); ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(le.RetryAfter.Seconds()))))
+		}
+	}
 	var body errorBody
 	body.Error.Code, body.Error.Message = code, hub.ErrorMessage(err)
 	s.json(w, status, body)
@@ -156,6 +191,7 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) json(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -168,7 +204,7 @@ func (s *Server) json(w http.ResponseWriter, status int, v any) {
 // catch-all hides the mux's own 405, so it asks the mux which methods the path has.
 func (s *Server) handleNoRoute(w http.ResponseWriter, r *http.Request) {
 	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodPost} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, pattern := s.mux.Handler(probe); pattern != "/api/" {
@@ -187,88 +223,20 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	s.json(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (s *Server) handleTickets(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	f := hub.TicketFilter{Status: hub.Status(q.Get("status")), DeviceID: q.Get("device_id")}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > hub.MaxLimit {
-			s.error(w, r, hub.Errorf(hub.CodeInvalid, "limit must be a number from 1 to %d", hub.MaxLimit))
-			return
-		}
-		f.Limit = n
-	}
-	tickets, err := s.opts.Tickets.Tickets(r.Context(), f)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	s.json(w, http.StatusOK, tickets)
-}
-
-// ticketWithEvents is a ticket with its audit trail, as GET /api/v1/tickets/{id} returns it.
-type ticketWithEvents struct {
-	*hub.Ticket
-	Events []hub.Event `json:"events"`
-}
-
-func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	t, err := s.opts.Tickets.Ticket(r.Context(), id)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	events, err := s.opts.Tickets.Events(r.Context(), t.ID)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	s.json(w, http.StatusOK, ticketWithEvents{Ticket: t, Events: events})
-}
-
-// ackRequest is the optional body of POST /api/v1/tickets/{id}/ack.
-type ackRequest struct {
-	By   string `json:"by"`
-	Note string `json:"note"`
-}
-
-func (s *Server) handleAck(w http.ResponseWriter, r *http.Request) {
-	var req ackRequest
-	if err := decodeOptionalJSON(w, r, &req); err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if req.By == "" {
-		req.By = DefaultActor
-	}
-	id := r.PathValue("id")
-	if _, ok := hub.ParseNumber(id); ok {
-		t, err := s.opts.Tickets.Ticket(r.Context(), id)
-		if err != nil {
-			s.error(w, r, err)
-			return
-		}
-		id = t.ID
-	}
-	t, err := s.opts.Tickets.Acknowledge(r.Context(), id, req.By, req.Note)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	s.json(w, http.StatusOK, t)
-}
-
-// decodeOptionalJSON reads one JSON object into v, strictly: an unknown field is as likely a
-// misspelt "note" as anything, and silently dropping it would lose what the operator wrote. An
-// empty body leaves v as it is.
-func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
+// decodeJSON reads one JSON object into v, strictly: an unknown field is as likely a misspelt
+// "note" as anything, and silently dropping it would lose what the operator wrote. It is
+// called before anything is changed, so a bad body changes nothing. An empty body is an error
+// unless optional.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		return hub.Errorf(hub.CodeInvalid, "request body: %v", err)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return nil
+		if optional {
+			return nil
+		}
+		return hub.Errorf(hub.CodeInvalid, "request body is missing: send a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -279,21 +247,4 @@ func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return hub.Errorf(hub.CodeInvalid, "request body has data after the JSON object")
 	}
 	return nil
-}
-
-func (s *Server) handleDevices(w http.ResponseWriter, r *http.Request) {
-	s.json(w, http.StatusOK, s.opts.Devices.Devices(r.Context()))
-}
-
-func (s *Server) handlePing(w http.ResponseWriter, r *http.Request) {
-	id, err := s.opts.Devices.Ping(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	s.json(w, http.StatusAccepted, map[string]string{"device_id": r.PathValue("id"), "command_id": id})
-}
-
-func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	s.json(w, http.StatusOK, s.opts.Stats.Stats(r.Context()))
 }

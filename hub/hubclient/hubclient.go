@@ -18,8 +18,9 @@ import (
 
 // Client talks to one hub.
 type Client struct {
-	base string
-	http *http.Client
+	base  string
+	http  *http.Client
+	token string
 }
 
 // New returns a client for the hub at base, e.g. "http://localhost:8080". A nil hc means
@@ -29,6 +30,14 @@ func New(base string, hc *http.Client) *Client {
 		hc = http.DefaultClient
 	}
 	return &Client{base: strings.TrimRight(base, "/"), http: hc}
+}
+
+// WithToken returns a copy of c that authenticates with an API token ("Authorization: Bearer"),
+// as every API call but /healthz must.
+func (c *Client) WithToken(token string) *Client {
+	cc := *c
+	cc.token = token
+	return &cc
 }
 
 // BaseURL is the hub's address as given to New.
@@ -76,9 +85,15 @@ func (c *Client) Ticket(ctx context.Context, id string) (hub.Ticket, error) {
 	return out, nil
 }
 
-// Acknowledge records that operator by has taken the ticket on; the kiosk's LED follows.
+// Acknowledge records that the token's user has taken the ticket on; the kiosk's LED follows.
+// by may be "" (the hub records the token's user) or that user's name; any other name is
+// refused.
 func (c *Client) Acknowledge(ctx context.Context, id, by, note string) (hub.Ticket, error) {
-	body, _ := json.Marshal(map[string]string{"by": by, "note": note})
+	req := map[string]string{"note": note}
+	if by != "" {
+		req["by"] = by
+	}
+	body, _ := json.Marshal(req)
 	var out hub.Ticket
 	if err := c.do(ctx, http.MethodPost, "/api/v1/tickets/"+url.PathEscape(id)+"/ack", body, &out); err != nil {
 		return hub.Ticket{}, fmt.Errorf("acknowledge ticket %s: %w", id, err)
@@ -106,6 +121,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -9,23 +9,72 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/kentongan/kentongan/hub"
+	"github.com/kentongan/kentongan/hub/deadline"
+	"github.com/kentongan/kentongan/hub/ingest"
 	"github.com/kentongan/kentongan/mqtt"
 )
 
 // Config is the hub's configuration file (YAML). Keys are named by their yaml tags; see
 // DefaultConfig for defaults.
 type Config struct {
-	DataDir string         `yaml:"data_dir"`
-	HTTP    HTTPConfig     `yaml:"http"`
-	MQTT    MQTTConfig     `yaml:"mqtt"`
-	Ingest  IngestConfig   `yaml:"ingest"`
-	Devices []DeviceConfig `yaml:"devices"`
+	DataDir     string            `yaml:"data_dir"`
+	HTTP        HTTPConfig        `yaml:"http"`
+	MQTT        MQTTConfig        `yaml:"mqtt"`
+	Ingest      IngestConfig      `yaml:"ingest"`
+	Routing     RoutingConfig     `yaml:"routing"`
+	Deadlines   deadline.Config   `yaml:"deadlines"`
+	Supervision SupervisionConfig `yaml:"supervision"`
+	FalseAlarms FalseAlarmConfig  `yaml:"false_alarms"`
+	Webhooks    WebhookConfig     `yaml:"webhooks"`
+	Devices     []DeviceConfig    `yaml:"devices"`
+}
+
+// RoutingConfig is the "routing" section: where tickets go (hub/route, docs/routing.md).
+type RoutingConfig struct {
+	// File is the routing file; "" uses the built-in one for Kabupaten Tangerang. The hub
+	// reloads it on SIGHUP and when it changes.
+	File string `yaml:"file"`
+	// Watch is how often the file is checked for changes; default 5s, 0 in a file means the
+	// default, and a negative value turns watching off (SIGHUP and the API still reload).
+	Watch time.Duration `yaml:"watch"`
+}
+
+// SupervisionConfig is the "supervision" section.
+type SupervisionConfig struct {
+	// Interval is how long a kiosk may be unheard before a kiosk_offline alert; default 90s,
+	// three of the kiosk's 30 s heartbeats. A device's own supervision overrides it.
+	Interval time.Duration `yaml:"interval"`
+	// Scan is how often kiosks, deadlines and false-alarm rates are checked; default 5s.
+	Scan time.Duration `yaml:"scan"`
+}
+
+// FalseAlarmConfig is the "false_alarms" section: when a kiosk is flagged.
+type FalseAlarmConfig struct {
+	Window     time.Duration `yaml:"window"`      // default 720h (30 days)
+	MaxRate    float64       `yaml:"max_rate"`    // 0..1, default 0.5
+	MinTickets int           `yaml:"min_tickets"` // default 4
+}
+
+// WebhookConfig is the "webhooks" section. Agencies' webhooks are in the routing file; this
+// section holds how they are retried, and the supervisor's alert notifications.
+type WebhookConfig struct {
+	RetryInitial time.Duration `yaml:"retry_initial"` // first wait after a failure; default 10s
+	RetryMax     time.Duration `yaml:"retry_max"`     // longest wait; default 30m
+	MaxAttempts  int           `yaml:"max_attempts"`  // then the delivery is failed; default 60
+	Timeout      time.Duration `yaml:"timeout"`       // per attempt; default 10s
+	// SupervisorURL receives every alert raised (deadline breaches, kiosks offline, ...) as a
+	// signed JSON POST; "" sends none.
+	SupervisorURL       string `yaml:"supervisor_url"`
+	SupervisorSecret    string `yaml:"supervisor_secret"`
+	SupervisorSecretEnv string `yaml:"supervisor_secret_env"`
 }
 
 // HTTPConfig is the "http" section.
@@ -53,11 +102,17 @@ type DeviceConfig struct {
 	ID   string   `yaml:"id"`
 	Name string   `yaml:"name"`
 	Site hub.Site `yaml:"site"`
+	// RTRWHeads are the post's RT/RW heads' numbers (08… or +62…), texted to confirm a
+	// panic-button press. Provisioning fills them in; they change after RT/RW elections.
+	RTRWHeads []string `yaml:"rt_rw_heads"`
+	// Supervision overrides supervision.interval for this kiosk (one with a slower heartbeat).
+	Supervision time.Duration `yaml:"supervision"`
 }
 
 // Device returns the registry entry for d.
 func (d DeviceConfig) Device() hub.Device {
-	return hub.Device{ID: d.ID, Name: d.Name, Site: d.Site}
+	return hub.Device{ID: d.ID, Name: d.Name, Site: d.Site, RTRWHeads: slices.Clone(d.RTRWHeads),
+		SupervisionSec: int(d.Supervision / time.Second)}
 }
 
 // Limits on ingest settings: beyond them a typo, not a choice.
@@ -69,10 +124,16 @@ const (
 // DefaultConfig is the configuration with no file and no flags.
 func DefaultConfig() Config {
 	return Config{
-		DataDir: "./data",
-		HTTP:    HTTPConfig{Listen: ":8080"},
-		MQTT:    MQTTConfig{Listen: ":1883"},
-		Ingest:  IngestConfig{BatchMax: 256, QueueSize: 4096, SMSLang: "id"},
+		DataDir:     "./data",
+		HTTP:        HTTPConfig{Listen: ":8080"},
+		MQTT:        MQTTConfig{Listen: ":1883"},
+		Ingest:      IngestConfig{BatchMax: 256, QueueSize: 4096, SMSLang: "id"},
+		Routing:     RoutingConfig{Watch: 5 * time.Second},
+		Deadlines:   deadline.DefaultConfig(),
+		Supervision: SupervisionConfig{Interval: 90 * time.Second, Scan: 5 * time.Second},
+		FalseAlarms: FalseAlarmConfig{Window: 30 * 24 * time.Hour, MaxRate: 0.5, MinTickets: 4},
+		Webhooks: WebhookConfig{RetryInitial: 10 * time.Second, RetryMax: 30 * time.Minute, MaxAttempts: 60,
+			Timeout: 10 * time.Second},
 	}
 }
 
@@ -137,6 +198,49 @@ func (c *Config) Validate() error {
 	if c.Ingest.QueueSize < 1 || c.Ingest.QueueSize > maxQueue {
 		return fmt.Errorf("ingest.queue_size: %d is outside 1..%d", c.Ingest.QueueSize, maxQueue)
 	}
+	if _, err := deadline.New(c.Deadlines); err != nil {
+		return fmt.Errorf("deadlines.%w", err)
+	}
+	if c.Routing.File != "" && strings.TrimSpace(c.Routing.File) == "" {
+		return errors.New("routing.file: blank")
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+		min time.Duration
+	}{
+		{"supervision.interval", c.Supervision.Interval, time.Second},
+		{"supervision.scan", c.Supervision.Scan, 100 * time.Millisecond},
+		{"false_alarms.window", c.FalseAlarms.Window, time.Hour},
+		{"webhooks.retry_initial", c.Webhooks.RetryInitial, 100 * time.Millisecond},
+		{"webhooks.retry_max", c.Webhooks.RetryMax, 100 * time.Millisecond},
+		{"webhooks.timeout", c.Webhooks.Timeout, 100 * time.Millisecond},
+	} {
+		if d.v < d.min {
+			return fmt.Errorf("%s: %v is shorter than %v", d.key, d.v, d.min)
+		}
+	}
+	if c.Webhooks.RetryMax < c.Webhooks.RetryInitial {
+		return fmt.Errorf("webhooks.retry_max: %v is shorter than retry_initial %v", c.Webhooks.RetryMax, c.Webhooks.RetryInitial)
+	}
+	if c.Webhooks.MaxAttempts < 1 || c.Webhooks.MaxAttempts > 10_000 {
+		return fmt.Errorf("webhooks.max_attempts: %d is outside 1..10000", c.Webhooks.MaxAttempts)
+	}
+	if r := c.FalseAlarms.MaxRate; r <= 0 || r > 1 {
+		return fmt.Errorf("false_alarms.max_rate: %v is outside (0, 1]", r)
+	}
+	if c.FalseAlarms.MinTickets < 1 {
+		return fmt.Errorf("false_alarms.min_tickets: %d is less than 1", c.FalseAlarms.MinTickets)
+	}
+	if u := c.Webhooks.SupervisorURL; u != "" {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return fmt.Errorf("webhooks.supervisor_url: %q is not an http:// or https:// URL", u)
+		}
+		if (c.Webhooks.SupervisorSecret == "") == (c.Webhooks.SupervisorSecretEnv == "") {
+			return errors.New("webhooks: give supervisor_secret or supervisor_secret_env (one of them) with supervisor_url")
+		}
+	}
 	seen := map[string]int{}
 	for i, d := range c.Devices {
 		key := fmt.Sprintf("devices[%d]", i)
@@ -155,6 +259,14 @@ func (c *Config) Validate() error {
 		}
 		if d.Site.Lon < -180 || d.Site.Lon > 180 {
 			return fmt.Errorf("%s.site.lon: %v is outside -180..180", key, d.Site.Lon)
+		}
+		for j, h := range d.RTRWHeads {
+			if _, err := ingest.NormalizeNumber(h); err != nil {
+				return fmt.Errorf("%s.rt_rw_heads[%d]: %w", key, j, err)
+			}
+		}
+		if d.Supervision != 0 && d.Supervision < time.Second {
+			return fmt.Errorf("%s.supervision: %v is shorter than 1s", key, d.Supervision)
 		}
 	}
 	return nil

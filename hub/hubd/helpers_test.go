@@ -16,6 +16,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/kentongan/kentongan/hub/account"
 	"github.com/kentongan/kentongan/hub/hubd"
 	"github.com/kentongan/kentongan/mqtt"
 	"github.com/kentongan/kentongan/test/poll"
@@ -182,13 +183,25 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool
 	poll.Until(t, timeout, what, cond)
 }
 
-// api is a minimal HTTP client for the hub's API.
+// api is a minimal HTTP client for the hub's API, signed in with an administrator's token.
 type api struct {
-	t    *testing.T
-	base string
+	t     *testing.T
+	base  string
+	token string
 }
 
-func newAPI(t *testing.T, m *hubd.Main) *api { return &api{t: t, base: "http://" + m.HTTPAddr()} }
+func newAPI(t *testing.T, m *hubd.Main) *api { return newAPIAs(t, m, "test-admin") }
+
+// newAPIAs is newAPI signed in as the operator (an admin) of that name: actions are recorded
+// as theirs.
+func newAPIAs(t *testing.T, m *hubd.Main, name string) *api {
+	t.Helper()
+	token, err := m.IssueToken(context.Background(), name, account.RoleAdmin, "")
+	if err != nil {
+		t.Fatalf("API token: %v", err)
+	}
+	return &api{t: t, base: "http://" + m.HTTPAddr(), token: token}
+}
 
 // do sends a request and decodes a JSON answer into out (if not nil); it returns the status.
 func (a *api) do(method, path, body string, out any) int {
@@ -204,6 +217,7 @@ func (a *api) do(method, path, body string, out any) int {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		a.t.Fatalf("%s %s: %v", method, path, err)

@@ -260,7 +260,7 @@ type ticketJSON struct {
 
 func TestHTTPAPI(t *testing.T) {
 	m := startHub(t, t.TempDir(), "api-1", "api-2")
-	api := newAPI(t, m)
+	api := newAPIAs(t, m, "siti")
 	k := newKiosk(t, m.BrokerURL(), "api-1")
 
 	// Presence and heartbeat feed the device list without touching the store.
@@ -332,7 +332,7 @@ func TestHTTPAPI(t *testing.T) {
 	}
 
 	var e apiError
-	if code := api.do("POST", "/api/v1/tickets/"+first.TicketID+"/ack", `{"by":"budi"}`, &e); code != 409 || e.Error.Code != "conflict" {
+	if code := newAPIAs(t, m, "budi").do("POST", "/api/v1/tickets/"+first.TicketID+"/ack", `{"by":"budi"}`, &e); code != 409 || e.Error.Code != "conflict" {
 		t.Errorf("second ack: %d %s, want 409 conflict", code, e)
 	}
 	if code := api.do("POST", "/api/v1/tickets/no-such-ticket/ack", "", &e); code != 404 || e.Error.Code != "not_found" {
@@ -355,12 +355,12 @@ func TestHTTPAPI(t *testing.T) {
 		t.Errorf("device got %d acks, want received and acknowledged only: %+v", n, k.snapshot())
 	}
 
-	// Without a body the operator is "operator".
+	// Without a body the actor is the signed-in user.
 	in2 := k.incident()
 	k.send(in2)
 	second := k.waitAcks("second received", 10*time.Second, func(a []mqtt.Ack) bool { return len(ackFor(a, in2.ID)) >= 1 })
 	tid := ackFor(second, in2.ID)[0].TicketID
-	if code := api.do("POST", "/api/v1/tickets/"+tid+"/ack", "", &acked); code != 200 || acked.AcknowledgedBy != "operator" {
+	if code := api.do("POST", "/api/v1/tickets/"+tid+"/ack", "", &acked); code != 200 || acked.AcknowledgedBy != "siti" {
 		t.Errorf("ack without body: %d %+v", code, acked)
 	}
 

@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,11 +23,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kentongan/kentongan/hub"
+	"github.com/kentongan/kentongan/hub/account"
+	"github.com/kentongan/kentongan/hub/deadline"
 	hubhttp "github.com/kentongan/kentongan/hub/http"
 	"github.com/kentongan/kentongan/hub/ingest"
 	"github.com/kentongan/kentongan/hub/mochi"
 	"github.com/kentongan/kentongan/hub/paho"
+	"github.com/kentongan/kentongan/hub/route"
 	"github.com/kentongan/kentongan/hub/sqlite"
+	"github.com/kentongan/kentongan/hub/web"
+	"github.com/kentongan/kentongan/hub/webhook"
 )
 
 // DBFile is the ticket database's name inside the data directory.
@@ -43,9 +50,15 @@ type Main struct {
 	Demo     bool
 	DemoFunc func(ctx context.Context, m *Main) error
 
-	// Set by Run, for the demo and for tests; nil before Run and after Close.
-	Store   hub.Store
-	Service *ingest.Service
+	// Set by Run, for the demo and for tests; nil before Run and after Close. Service is also
+	// the hub.AlertService and hub.EventFeed, Routes the hub.RoutingService, Webhooks the
+	// hub.WebhookService.
+	Store    hub.Store
+	Service  *ingest.Service
+	Routes   *route.Router
+	Webhooks *webhook.Dispatcher
+	// Accounts are the hub's users, sessions and API tokens (hub/account).
+	Accounts *account.Service
 
 	mu       sync.Mutex
 	running  bool
@@ -54,7 +67,12 @@ type Main struct {
 	external *paho.Bus
 	bus      hub.Bus
 	http     *hubhttp.Server
+	notifier *webhook.Notifier
 	closers  []func() error
+	// stopWatch ends the routing file's watcher and the SIGHUP handler; watchDone is closed
+	// when both have.
+	stopWatch context.CancelFunc
+	watchDone chan struct{}
 }
 
 // NewMain returns a Main with the default configuration, logging text to stderr.
@@ -167,21 +185,83 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	for _, d := range m.Config.Devices {
 		devices = append(devices, d.Device())
 	}
-	svc, err := ingest.New(ingest.Options{
-		Store:      store,
-		Bus:        m.bus,
-		Devices:    devices,
+
+	// The router reports refused reloads to ingest's alerts, and ingest does not exist yet.
+	var alertSink func(error)
+	routes, err := route.New(route.Options{
+		Path:       m.Config.Routing.File,
 		Clock:      m.Clock,
-		Logger:     log.With("component", "ingest"),
+		Logger:     log.With("component", "routing"),
 		Registerer: m.registry,
-		QueueSize:  m.Config.Ingest.QueueSize,
-		BatchMax:   m.Config.Ingest.BatchMax,
-		SMSLang:    m.Config.Ingest.SMSLang,
+		OnReload: func(err error) {
+			if alertSink != nil {
+				alertSink(err)
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	m.Routes = routes
+	policy, err := deadline.New(m.Config.Deadlines)
+	if err != nil {
+		return fmt.Errorf("hub: deadlines: %w", err)
+	}
+	var notify func(hub.Alert)
+	if wc := m.Config.Webhooks; wc.SupervisorURL != "" {
+		secret := wc.SupervisorSecret
+		if wc.SupervisorSecretEnv != "" {
+			secret = os.Getenv(wc.SupervisorSecretEnv)
+		}
+		n, err := webhook.NewNotifier(webhook.NotifierOptions{URL: wc.SupervisorURL, Secret: secret, Timeout: wc.Timeout,
+			Logger: log.With("component", "notify"), Registerer: m.registry})
+		if err != nil {
+			return fmt.Errorf("hub: supervisor notifications: %w", err)
+		}
+		m.notifier, notify = n, n.Notify
+	}
+
+	svc, err := ingest.New(ingest.Options{
+		Store:        store,
+		Bus:          m.bus,
+		Devices:      devices,
+		Clock:        m.Clock,
+		Logger:       log.With("component", "ingest"),
+		Registerer:   m.registry,
+		QueueSize:    m.Config.Ingest.QueueSize,
+		BatchMax:     m.Config.Ingest.BatchMax,
+		SMSLang:      m.Config.Ingest.SMSLang,
+		Routes:       routes,
+		Deadlines:    policy,
+		Supervision:  m.Config.Supervision.Interval,
+		ScanInterval: m.Config.Supervision.Scan,
+		FalseAlarms: ingest.FalseAlarmPolicy{Window: m.Config.FalseAlarms.Window, MaxRate: m.Config.FalseAlarms.MaxRate,
+			MinTickets: m.Config.FalseAlarms.MinTickets},
+		Notify: notify,
 	})
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
 	m.Service = svc
+	alertSink = svc.RoutingReloaded
+
+	wh, err := webhook.New(webhook.Options{
+		Store:        store,
+		Targets:      routes,
+		Feed:         svc,
+		Clock:        m.Clock,
+		Logger:       log.With("component", "webhook"),
+		Registerer:   m.registry,
+		Timeout:      m.Config.Webhooks.Timeout,
+		RetryInitial: m.Config.Webhooks.RetryInitial,
+		RetryMax:     m.Config.Webhooks.RetryMax,
+		MaxAttempts:  m.Config.Webhooks.MaxAttempts,
+	})
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	m.Webhooks = wh
+	m.watchRouting(routes)
 	// Subscribe before the bus delivers anything, so that no early incident goes unheard.
 	if err := svc.Start(); err != nil {
 		return fmt.Errorf("hub: %w", err)
@@ -194,16 +274,33 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("hub: %w", err)
 	}
 
+	accounts, err := m.openAccounts(ctx, store, routes)
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	m.Accounts = accounts
+	ui, err := web.New(web.Options{Tickets: svc, Devices: svc, Alerts: svc, Routing: routes, Feed: svc,
+		Auth: accounts.Browser(), Clock: m.Clock, Logger: log.With("component", "web")})
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
 	m.http = hubhttp.NewServer(hubhttp.Options{
-		Tickets: svc,
-		Devices: svc,
-		Stats:   svc,
-		Metrics: promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry}),
-		Logger:  log.With("component", "http"),
+		UI:       ui,
+		Accounts: accounts,
+		Requests: requests{routes: routes, svc: svc, log: log.With("component", "http").Warn},
+		Tickets:  svc,
+		Devices:  svc,
+		Stats:    svc,
+		Alerts:   svc,
+		Routing:  routes,
+		Webhooks: wh,
+		Metrics:  promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry}),
+		Logger:   log.With("component", "http"),
 	})
 	if err := m.http.Open(m.Config.HTTP.Listen); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
+	wh.Start()
 	log.Info("kentongan-hub running", "http", m.http.Addr(), "broker", m.brokerURLLocked(),
 		"data", m.Config.DataDir, "devices", len(devices))
 
@@ -221,6 +318,33 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}
 	return nil
+}
+
+// watchRouting reloads the routing file when it changes and on SIGHUP, until Close.
+func (m *Main) watchRouting(r *route.Router) {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stopWatch, m.watchDone = cancel, make(chan struct{})
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	interval := m.Config.Routing.Watch
+	var wg sync.WaitGroup
+	wg.Go(func() { r.Watch(ctx, interval) })
+	wg.Go(func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				m.Logger.Info("SIGHUP: reloading the routing file")
+				_ = r.Reload(ctx)
+			}
+		}
+	})
+	go func() {
+		wg.Wait()
+		close(m.watchDone)
+	}()
 }
 
 func (m *Main) registerBrokerMetrics(b *mochi.Broker) {
@@ -275,10 +399,24 @@ func (m *Main) closeLocked() error {
 		cancel()
 		m.http = nil
 	}
+	if m.stopWatch != nil {
+		m.stopWatch()
+		<-m.watchDone
+		m.stopWatch = nil
+	}
+	if m.Webhooks != nil {
+		errs = append(errs, m.Webhooks.Close())
+		m.Webhooks = nil
+	}
 	if m.Service != nil {
 		errs = append(errs, m.Service.Close())
 		m.Service = nil
 	}
+	if m.notifier != nil {
+		errs = append(errs, m.notifier.Close())
+		m.notifier = nil
+	}
+	m.Routes = nil
 	if m.bus != nil {
 		errs = append(errs, m.bus.Close())
 		m.bus, m.broker, m.external = nil, nil, nil

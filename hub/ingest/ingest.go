@@ -23,6 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kentongan/kentongan/hub"
+	"github.com/kentongan/kentongan/hub/deadline"
+	"github.com/kentongan/kentongan/hub/route"
 	"github.com/kentongan/kentongan/mqtt"
 )
 
@@ -51,6 +53,31 @@ type Options struct {
 	DrainTimeout time.Duration
 	// SMSLang is the language of SMS replies to reporters: "id" (default) or "en".
 	SMSLang string
+
+	// Routes routes new tickets to agencies and sets their priority; nil leaves every ticket
+	// in triage with hub.PriorityFor's priority.
+	Routes *route.Router
+	// Deadlines computes tickets' deadlines; default deadline.Default().
+	Deadlines *deadline.Policy
+	// Supervision is how long a kiosk may be unheard before it is reported offline, unless its
+	// Device.SupervisionSec says otherwise; default 90s, three of the kiosk's 30 s heartbeats.
+	Supervision time.Duration
+	// ScanInterval is how often deadlines, kiosks' silence and false-alarm rates are checked;
+	// default 5s.
+	ScanInterval time.Duration
+	// FalseAlarms sets when a kiosk is flagged for false alarms.
+	FalseAlarms FalseAlarmPolicy
+	// Notify is told of every alert raised, for the supervisor (a webhook.Notifier); nil: only
+	// the log, the event feed and the dashboard show alerts.
+	Notify func(hub.Alert)
+}
+
+// FalseAlarmPolicy flags a kiosk whose share of false alarms is too high: a button children
+// play with, or a post that needs a visit. Zero fields take the defaults.
+type FalseAlarmPolicy struct {
+	Window     time.Duration // tickets made this far back count; default 30 days
+	MaxRate    float64       // flagged above this share of false alarms; default 0.5
+	MinTickets int           // not flagged on fewer tickets than this in the window; default 4
 }
 
 func (o *Options) fill() {
@@ -75,6 +102,24 @@ func (o *Options) fill() {
 	if o.SMSLang == "" {
 		o.SMSLang = "id"
 	}
+	if o.Deadlines == nil {
+		o.Deadlines = deadline.Default()
+	}
+	if o.Supervision <= 0 {
+		o.Supervision = 90 * time.Second
+	}
+	if o.ScanInterval <= 0 {
+		o.ScanInterval = 5 * time.Second
+	}
+	if o.FalseAlarms.Window <= 0 {
+		o.FalseAlarms.Window = 30 * 24 * time.Hour
+	}
+	if o.FalseAlarms.MaxRate <= 0 {
+		o.FalseAlarms.MaxRate = 0.5
+	}
+	if o.FalseAlarms.MinTickets <= 0 {
+		o.FalseAlarms.MinTickets = 4
+	}
 }
 
 type device struct {
@@ -83,7 +128,7 @@ type device struct {
 }
 
 // Service is the hub's ingest and the operator actions that answer devices. It implements
-// hub.TicketService, hub.DeviceService and hub.StatsService.
+// hub.TicketService, hub.DeviceService, hub.StatsService, hub.AlertService and hub.EventFeed.
 type Service struct {
 	store   hub.Store
 	bus     hub.Bus
@@ -115,12 +160,22 @@ type Service struct {
 	rejected                               map[string]uint64
 
 	resyncs sync.WaitGroup
+
+	feed   *feed
+	alerts *alertBook
+	// superviseCancel stops the supervision loop; superviseDone is closed when it has.
+	superviseCancel context.CancelFunc
+	superviseDone   chan struct{}
+	scanMu          sync.Mutex
+	ratesAt         time.Time // when false-alarm rates were last computed by Scan
 }
 
 var (
 	_ hub.TicketService = (*Service)(nil)
 	_ hub.DeviceService = (*Service)(nil)
 	_ hub.StatsService  = (*Service)(nil)
+	_ hub.AlertService  = (*Service)(nil)
+	_ hub.EventFeed     = (*Service)(nil)
 )
 
 // New builds a Service. It does not subscribe until Start.
@@ -133,18 +188,21 @@ func New(opts Options) (*Service, error) {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	s := &Service{
-		store:      opts.Store,
-		bus:        opts.Bus,
-		clock:      opts.Clock,
-		log:        opts.Logger,
-		opts:       opts,
-		started:    opts.Clock.Now(),
-		queue:      make(chan hub.NewTicket, opts.QueueSize),
-		stopping:   make(chan struct{}),
-		workerDone: make(chan struct{}),
-		devices:    map[string]*device{},
-		rejected:   map[string]uint64{},
+		store:         opts.Store,
+		bus:           opts.Bus,
+		clock:         opts.Clock,
+		log:           opts.Logger,
+		opts:          opts,
+		started:       opts.Clock.Now(),
+		queue:         make(chan hub.NewTicket, opts.QueueSize),
+		stopping:      make(chan struct{}),
+		workerDone:    make(chan struct{}),
+		devices:       map[string]*device{},
+		rejected:      map[string]uint64{},
+		feed:          newFeed(),
+		superviseDone: make(chan struct{}),
 	}
+	s.alerts = newAlertBook(s)
 	s.workerCtx, s.cancelWorker = context.WithCancel(context.Background())
 	for _, r := range rejectReasons {
 		s.rejected[r] = 0
@@ -168,6 +226,11 @@ func (s *Service) RegisterDevice(d hub.Device) error {
 	if err := mqtt.ValidateDeviceID(d.ID); err != nil {
 		return hub.Errorf(hub.CodeInvalid, "register device: %v", err)
 	}
+	heads, err := normalizeHeads(d.RTRWHeads)
+	if err != nil {
+		return hub.Errorf(hub.CodeInvalid, "register device %s: %v", d.ID, err)
+	}
+	d.RTRWHeads = heads
 	s.devMu.Lock()
 	defer s.devMu.Unlock()
 	if _, ok := s.devices[d.ID]; ok {
@@ -183,6 +246,9 @@ func (s *Service) Start() error {
 	var err error
 	s.startOnce.Do(func() {
 		go s.work()
+		ctx, cancel := context.WithCancel(context.Background())
+		s.superviseCancel = cancel
+		go s.supervise(ctx)
 		subs := []struct {
 			kind mqtt.Kind
 			qos  byte
@@ -213,7 +279,10 @@ func (s *Service) Close() error {
 		s.intake.Unlock()
 		close(s.queue)
 
-		s.startOnce.Do(func() { close(s.workerDone) }) // never started: nothing to drain
+		s.startOnce.Do(func() { // never started: nothing to drain or supervise
+			close(s.workerDone)
+			close(s.superviseDone)
+		})
 		timer := time.NewTimer(s.opts.DrainTimeout)
 		defer timer.Stop()
 		select {
@@ -226,7 +295,12 @@ func (s *Service) Close() error {
 			<-s.workerDone
 		}
 		s.cancelWorker()
+		if s.superviseCancel != nil {
+			s.superviseCancel()
+		}
+		<-s.superviseDone
 		s.resyncs.Wait()
+		s.feed.close()
 	})
 	return nil
 }
@@ -252,11 +326,14 @@ func (s *Service) onIncident(m hub.Message) {
 		s.reject(dev, in.ID, hub.ReasonUnknownDevice, fmt.Sprintf("device %q is not registered at this hub", dev))
 		return
 	}
+	s.heard(dev)
 	if in.Request != "" {
 		s.handleRequest(in)
 		return
 	}
-	s.enqueue(hub.NewTicketFromIncident(in))
+	nt := hub.NewTicketFromIncident(in)
+	s.route(&nt, in)
+	s.enqueue(nt)
 }
 
 func (s *Service) enqueue(nt hub.NewTicket) {
@@ -346,9 +423,17 @@ type ackJob struct {
 	device string
 	acks   []mqtt.Ack
 	ticket *hub.Ticket // whose reporter is then told by SMS, if it came by SMS
+	fresh  bool        // the ticket was made by this commit
 }
 
 func (s *Service) commit(batch []hub.NewTicket) {
+	// Deadlines count from now, within a commit's time of the store's CreatedAt.
+	now := s.clock.Now()
+	for i := range batch {
+		if !batch[i].Test {
+			batch[i].Deadlines = s.opts.Deadlines.For(batch[i].Priority, now)
+		}
+	}
 	start := time.Now()
 	results, err := s.store.Ingest(s.workerCtx, batch)
 	s.metrics.commitSeconds.Observe(time.Since(start).Seconds())
@@ -374,7 +459,7 @@ func (s *Service) commit(batch []hub.NewTicket) {
 			s.rejMu.Unlock()
 			s.metrics.rejected.WithLabelValues(reason).Inc()
 			s.log.Warn("incident rejected", "device", nt.DeviceID, "incident", nt.IncidentID, "reason", reason, "err", r.Err)
-			jobs = append(jobs, ackJob{nt.DeviceID, []mqtt.Ack{{IncidentID: nt.IncidentID, Status: mqtt.AckRejected, Error: hub.ErrorMessage(r.Err)}}, nil})
+			jobs = append(jobs, ackJob{nt.DeviceID, []mqtt.Ack{{IncidentID: nt.IncidentID, Status: mqtt.AckRejected, Error: hub.ErrorMessage(r.Err)}}, nil, false})
 			continue
 		}
 		t := r.Ticket
@@ -384,10 +469,11 @@ func (s *Service) commit(batch []hub.NewTicket) {
 		} else {
 			s.accepted.Add(1)
 			s.metrics.incidents.WithLabelValues("accepted").Inc()
+			s.metrics.incidentToTicket.Observe(max(t.CreatedAt.Sub(t.OccurredAt).Seconds(), 0))
 			s.log.Info("ticket created", "ticket", t.Number, "id", t.ID, "device", t.DeviceID, "incident", t.IncidentID,
-				"source", t.Source, "category", t.Category, "priority", t.Priority, "test", t.Test)
+				"source", t.Source, "category", t.Category, "priority", t.Priority, "agency", t.Agency, "unit", t.Unit, "test", t.Test)
 		}
-		job := ackJob{t.DeviceID, []mqtt.Ack{{IncidentID: t.IncidentID, TicketID: t.ID, TicketNumber: t.Number, Status: mqtt.AckReceived}}, t}
+		job := ackJob{t.DeviceID, []mqtt.Ack{{IncidentID: t.IncidentID, TicketID: t.ID, TicketNumber: t.Number, Status: mqtt.AckReceived}}, t, !r.Existing}
 		if r.Existing && t.Status != hub.StatusNew {
 			// The device re-sent because it missed "received"; it may have missed the later
 			// status too, and "received" alone would set its LED back.
@@ -407,6 +493,10 @@ func (s *Service) publishJobs(jobs []ackJob) {
 		}
 		if j.ticket != nil {
 			s.sendTicketSMS(ctx, j.ticket)
+		}
+		if j.fresh {
+			s.feed.publish(hub.FeedEvent{Kind: hub.FeedTicketCreated, At: j.ticket.CreatedAt, Ticket: j.ticket})
+			s.askConfirmation(ctx, j.ticket)
 		}
 	}
 	if len(jobs) == 1 {
@@ -482,6 +572,10 @@ func (s *Service) onPresence(m hub.Message) {
 	s.metrics.deviceMsgs.WithLabelValues(string(mqtt.KindPresence)).Inc()
 	s.log.Info("device presence", "device", dev, "state", p.State)
 	if p.State == mqtt.Online {
+		s.heard(dev)
+	}
+	s.deviceChanged(dev)
+	if p.State == mqtt.Online {
 		s.resyncs.Add(1)
 		go func() {
 			defer s.resyncs.Done()
@@ -516,6 +610,7 @@ func (s *Service) resync(device string) {
 		// each reply once, so a repeat costs nothing but a message, and one lost to a hub
 		// restart or a kiosk's power cut is sent after all.
 		s.sendTicketSMS(ctx, t)
+		s.askConfirmation(ctx, t)
 		if t.Status == hub.StatusNew {
 			continue
 		}
@@ -542,6 +637,7 @@ func (s *Service) onHeartbeat(m hub.Message) {
 	if !s.updateDevice(dev, func(st *hub.DeviceState) {
 		st.LastHeartbeat, st.HeartbeatSeq, st.UptimeSec = &now, h.Seq, h.UptimeSec
 		st.QueueDepth, st.LEDState, st.Fault = h.QueueDepth, h.LEDState, h.Fault
+		st.Modem = h.Modem
 		if h.Firmware != "" {
 			st.Firmware = h.Firmware
 		}
@@ -556,21 +652,8 @@ func (s *Service) onHeartbeat(m hub.Message) {
 	}
 	s.heartbeats.Add(1)
 	s.metrics.deviceMsgs.WithLabelValues(string(mqtt.KindHeartbeat)).Inc()
-}
-
-// Ticket implements hub.TicketService.
-func (s *Service) Ticket(ctx context.Context, id string) (*hub.Ticket, error) {
-	return s.store.Ticket(ctx, id)
-}
-
-// Tickets implements hub.TicketService.
-func (s *Service) Tickets(ctx context.Context, f hub.TicketFilter) ([]*hub.Ticket, error) {
-	return s.store.Tickets(ctx, f)
-}
-
-// Events implements hub.TicketService.
-func (s *Service) Events(ctx context.Context, ticketID string) ([]hub.Event, error) {
-	return s.store.Events(ctx, ticketID)
+	s.heard(dev)
+	s.deviceChanged(dev)
 }
 
 // Ping implements hub.DeviceService.
@@ -598,7 +681,7 @@ func (s *Service) Devices(context.Context) []hub.DeviceStatus {
 	s.devMu.RLock()
 	out := make([]hub.DeviceStatus, 0, len(s.devices))
 	for _, d := range s.devices {
-		out = append(out, hub.DeviceStatus{Device: d.dev, State: d.state})
+		out = append(out, d.status())
 	}
 	s.devMu.RUnlock()
 	slices.SortFunc(out, func(a, b hub.DeviceStatus) int { return cmp.Compare(a.ID, b.ID) })

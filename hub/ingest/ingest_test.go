@@ -124,7 +124,7 @@ var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func setup(t *testing.T, opts ingest.Options) (*ingest.Service, *fakeBus, *gateStore) {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), sqlite.Options{Clock: opts.Clock, Logger: discard})
 	if err != nil {
 		t.Fatal(err)
 	}

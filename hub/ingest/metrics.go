@@ -1,7 +1,12 @@
 package ingest
 
 import (
+	"context"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kentongan/kentongan/hub"
 )
 
 // metrics are the Prometheus side of the counters; Stats is the JSON side. Both are updated
@@ -19,6 +24,11 @@ type metrics struct {
 	ackErrors     prometheus.Counter
 	smsCommands   *prometheus.CounterVec
 	requests      *prometheus.CounterVec
+
+	incidentToTicket prometheus.Histogram
+	breaches         *prometheus.CounterVec
+	alerts           *prometheus.CounterVec
+	confirmations    *prometheus.CounterVec
 }
 
 func newMetrics(s *Service) *metrics {
@@ -73,6 +83,33 @@ func newMetrics(s *Service) *metrics {
 			Name: "kentongan_hub_requests_total",
 			Help: "Requests about existing tickets (status, cancel) answered, by request and outcome.",
 		}, []string{"request", "outcome"}),
+		incidentToTicket: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "kentongan_hub_incident_to_ticket_seconds",
+			Help: "Time from an incident on the kiosk (its clock) to its ticket committed at the hub (the hub's clock); includes time the kiosk was offline.",
+			// From a fraction of a second on a good link to hours for a kiosk that was cut off.
+			Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600},
+		}),
+		breaches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kentongan_hub_deadline_breaches_total",
+			Help: "Tickets found past a deadline, by kind: ack (not acknowledged in time) or resolve (not resolved in time). Each breach counts once.",
+		}, []string{"kind"}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kentongan_hub_alerts_raised_total",
+			Help: "Alerts raised, by kind: deadline_breach, kiosk_offline, false_alarm_rate, routing_config.",
+		}, []string{"kind"}),
+		confirmations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kentongan_hub_confirmations_total",
+			Help: "RT/RW heads' confirmation of panic-button tickets, by result: asked (tickets whose heads were texted), yes, no.",
+		}, []string{"result"}),
+	}
+	for _, k := range []string{"ack", "resolve"} {
+		m.breaches.WithLabelValues(k)
+	}
+	for _, k := range []hub.AlertKind{hub.AlertDeadlineBreach, hub.AlertKioskOffline, hub.AlertFalseAlarmRate, hub.AlertRoutingConfig} {
+		m.alerts.WithLabelValues(string(k))
+	}
+	for _, r := range []string{"asked", "yes", "no"} {
+		m.confirmations.WithLabelValues(r)
 	}
 	for _, r := range []string{"sent", "error"} {
 		m.smsCommands.WithLabelValues(r)
@@ -90,6 +127,7 @@ func (m *metrics) register(reg prometheus.Registerer, s *Service) error {
 	cs := []prometheus.Collector{
 		m.incidents, m.rejected, m.unanswered, m.queueWaits, m.batchSize, m.commitSeconds,
 		m.deviceMsgs, m.ignored, m.acks, m.ackErrors, m.smsCommands, m.requests,
+		m.incidentToTicket, m.breaches, m.alerts, m.confirmations, &ticketCollector{s: s}, &kioskCollector{s: s},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "kentongan_hub_ingest_queue_depth",
 			Help: "Incidents waiting in the ingest queue for the store.",
@@ -113,4 +151,71 @@ func (m *metrics) register(reg prometheus.Registerer, s *Service) error {
 		}
 	}
 	return nil
+}
+
+var ticketsDesc = prometheus.NewDesc("kentongan_hub_tickets",
+	"Tickets in the store, by status and priority.", []string{"status", "priority"}, nil)
+
+// ticketCollector reads the ticket counts from the store at each scrape, so that they are right
+// across restarts and whatever changed them.
+type ticketCollector struct{ s *Service }
+
+func (c *ticketCollector) Describe(ch chan<- *prometheus.Desc) { ch <- ticketsDesc }
+
+func (c *ticketCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := c.s.store.TicketCounts(ctx)
+	if err != nil {
+		c.s.log.Error("ticket counts for metrics", "err", err)
+		ch <- prometheus.NewInvalidMetric(ticketsDesc, err)
+		return
+	}
+	seen := map[[2]string]bool{}
+	for _, tc := range counts {
+		seen[[2]string{string(tc.Status), string(tc.Priority)}] = true
+		ch <- prometheus.MustNewConstMetric(ticketsDesc, prometheus.GaugeValue, float64(tc.Count), string(tc.Status), string(tc.Priority))
+	}
+	// Every open status and priority is reported, 0 too, so that dashboards and alert rules
+	// see an empty queue rather than no data.
+	for _, st := range hub.OpenStatuses {
+		for _, p := range []hub.Priority{hub.PriorityEmergency, hub.PriorityNormal} {
+			if !seen[[2]string{string(st), string(p)}] {
+				ch <- prometheus.MustNewConstMetric(ticketsDesc, prometheus.GaugeValue, 0, string(st), string(p))
+			}
+		}
+	}
+}
+
+var (
+	kiosksDesc = prometheus.NewDesc("kentongan_hub_kiosks",
+		"Registered kiosks by state: online (connected and heard within its supervision interval) or offline.", []string{"state"}, nil)
+	flaggedDesc = prometheus.NewDesc("kentongan_hub_kiosks_false_alarm_flagged",
+		"Kiosks whose false-alarm rate is above the configured limit.", nil, nil)
+)
+
+type kioskCollector struct{ s *Service }
+
+func (c *kioskCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- kiosksDesc
+	ch <- flaggedDesc
+}
+
+func (c *kioskCollector) Collect(ch chan<- prometheus.Metric) {
+	online, offline, flagged := 0, 0, 0
+	c.s.devMu.RLock()
+	for _, d := range c.s.devices {
+		if d.state.Presence == hub.PresenceOnline && !d.state.Silent {
+			online++
+		} else {
+			offline++
+		}
+		if d.state.FalseAlarmFlagged {
+			flagged++
+		}
+	}
+	c.s.devMu.RUnlock()
+	ch <- prometheus.MustNewConstMetric(kiosksDesc, prometheus.GaugeValue, float64(online), "online")
+	ch <- prometheus.MustNewConstMetric(kiosksDesc, prometheus.GaugeValue, float64(offline), "offline")
+	ch <- prometheus.MustNewConstMetric(flaggedDesc, prometheus.GaugeValue, float64(flagged))
 }

@@ -34,7 +34,19 @@ func (s *Service) ticketSMS(t *hub.Ticket) string {
 	if t.Status == hub.StatusNew {
 		return reply.Receipt(s.opts.SMSLang, t.Number, t.Category, t.Priority == hub.PriorityEmergency)
 	}
-	return reply.StatusUpdate(s.opts.SMSLang, t.Number, string(t.Status), "", "")
+	return reply.StatusUpdate(s.opts.SMSLang, t.Number, string(t.Status), s.agencyName(t), "")
+}
+
+// agencyName is what the reporter's SMS calls the agency a ticket was dispatched to: its short
+// name, or nothing when the ticket is not dispatched or its agency is no longer configured.
+func (s *Service) agencyName(t *hub.Ticket) string {
+	if t.Status != hub.StatusDispatched || s.opts.Routes == nil {
+		return ""
+	}
+	if a, ok := s.opts.Routes.Table().Agency(t.Agency); ok && a.ID != hub.AgencyTriage {
+		return a.Short
+	}
+	return ""
 }
 
 // sendTicketSMS tells t's reporter, if it has one, the ticket's current status.
@@ -73,6 +85,10 @@ func (s *Service) sendSMS(ctx context.Context, device, id, to, text, ticket stri
 // gets the same answer under the same command ID. When the store fails, nothing is answered and
 // the device re-sends.
 func (s *Service) handleRequest(in mqtt.Incident) {
+	if in.Request == mqtt.RequestConfirm || in.Request == mqtt.RequestDeny {
+		s.handleConfirm(in)
+		return
+	}
 	ctx, cancel := context.WithTimeout(s.workerCtx, 10*time.Second)
 	defer cancel()
 	t, err := s.store.Ticket(ctx, in.Target)
@@ -152,26 +168,6 @@ func (s *Service) cancel(ctx context.Context, in mqtt.Incident, t *hub.Ticket, f
 	default:
 		return false, "", err
 	}
-}
-
-// Transition moves a ticket to another status and tells its kiosk (the LEDs) and its reporter
-// (SMS). The change is committed first; telling them does not depend on the caller's context.
-func (s *Service) Transition(ctx context.Context, ticketID string, to hub.Status, by, note string) (*hub.Ticket, error) {
-	t, err := s.store.Transition(ctx, ticketID, to, by, note)
-	if err != nil {
-		return nil, err
-	}
-	s.log.Info("ticket status changed", "ticket", t.Number, "id", t.ID, "status", t.Status, "by", by, "device", t.DeviceID)
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	s.publishAck(pctx, t.DeviceID, mqtt.Ack{IncidentID: t.IncidentID, TicketID: t.ID, TicketNumber: t.Number, Status: t.Status.AckStatus()})
-	s.sendTicketSMS(pctx, t)
-	return t, nil
-}
-
-// Acknowledge records an operator taking a ticket on, and tells its kiosk and reporter.
-func (s *Service) Acknowledge(ctx context.Context, ticketID, by, note string) (*hub.Ticket, error) {
-	return s.Transition(ctx, ticketID, hub.StatusAcknowledged, by, note)
 }
 
 var errNoLang = errors.New("sms language must be \"id\" or \"en\"")

@@ -9,6 +9,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,6 +53,12 @@ type Store struct {
 	r     *sql.DB // read-only pool
 	clock hub.Clock
 	log   *slog.Logger
+
+	// The inserts of new tickets and their creation events, of one row and of chunkRows rows,
+	// prepared once: parsing a group commit's long inserts anew for every batch cost more than
+	// running them, and a statement per row costs more than one per chunk.
+	insertTicket, insertCreation       *sql.Stmt
+	insertTickets64, insertCreations64 *sql.Stmt
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -81,6 +88,22 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		_ = w.Close()
 		return nil, fmt.Errorf("open ticket database %s: %w", path, err)
 	}
+	// Prepared before any transaction holds the writer's one connection.
+	for _, p := range []struct {
+		dst  **sql.Stmt
+		rows int
+		ev   bool
+	}{{&s.insertTicket, 1, false}, {&s.insertTickets64, chunkRows, false}, {&s.insertCreation, 1, true}, {&s.insertCreations64, chunkRows, true}} {
+		q := `INSERT INTO tickets (` + newTicketColumns + `) VALUES ` + repeatJoin("("+placeholders(newTicketColumnCount)+")", p.rows)
+		if p.ev {
+			q = `INSERT INTO ticket_events (ticket_id, at, actor, from_status, to_status, note, kind, agency) VALUES ` +
+				repeatJoin("("+placeholders(8)+")", p.rows)
+		}
+		if *p.dst, err = w.PrepareContext(ctx, q); err != nil {
+			_ = w.Close()
+			return nil, fmt.Errorf("open ticket database %s: prepare: %w", path, err)
+		}
+	}
 
 	// Readers are opened after the writer has switched the file to WAL, which is persistent.
 	rq := url.Values{"_pragma": {busy, "query_only(1)", "foreign_keys(1)"}}
@@ -102,7 +125,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 // Close closes both connection pools. SQLite checkpoints the WAL when the last one closes.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.insertTicket.Close(), s.insertCreation.Close(), s.insertTickets64.Close(), s.insertCreations64.Close(),
+		s.r.Close(), s.w.Close())
 }
 
 // migrations are applied in order; PRAGMA user_version counts how many a file has had. Append
@@ -149,7 +173,90 @@ var migrations = []string{
 
 	// An SMS from a sender not on the kiosk's allow-list, accepted under the unverified policy.
 	`ALTER TABLE tickets ADD COLUMN unverified INTEGER NOT NULL DEFAULT 0;`,
+
+	// Issue 5: routing, deadlines, the rest of the lifecycle, false alarms, RT/RW confirmation,
+	// and the agencies' webhook deliveries. Times that SQL compares are written fixed-width
+	// (see formatTime), so that text order is time order.
+	`ALTER TABLE tickets ADD COLUMN agency TEXT NOT NULL DEFAULT 'triage';
+	ALTER TABLE tickets ADD COLUMN unit TEXT NOT NULL DEFAULT '';
+	ALTER TABLE tickets ADD COLUMN site TEXT NOT NULL DEFAULT '{}'; -- JSON of hub.Site
+	ALTER TABLE tickets ADD COLUMN queued_until TEXT;
+	ALTER TABLE tickets ADD COLUMN ack_due TEXT;
+	ALTER TABLE tickets ADD COLUMN resolve_due TEXT;
+	ALTER TABLE tickets ADD COLUMN ack_breached_at TEXT;
+	ALTER TABLE tickets ADD COLUMN resolve_breached_at TEXT;
+	ALTER TABLE tickets ADD COLUMN dispatched_at TEXT;
+	ALTER TABLE tickets ADD COLUMN dispatched_by TEXT NOT NULL DEFAULT '';
+	ALTER TABLE tickets ADD COLUMN resolved_at TEXT;
+	ALTER TABLE tickets ADD COLUMN resolved_by TEXT NOT NULL DEFAULT '';
+	ALTER TABLE tickets ADD COLUMN closed_at TEXT;
+	ALTER TABLE tickets ADD COLUMN closed_by TEXT NOT NULL DEFAULT '';
+	ALTER TABLE tickets ADD COLUMN cancelled_at TEXT;
+	ALTER TABLE tickets ADD COLUMN cancelled_by TEXT NOT NULL DEFAULT '';
+	ALTER TABLE tickets ADD COLUMN duplicate_of TEXT NOT NULL DEFAULT '';
+	ALTER TABLE tickets ADD COLUMN false_alarm INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE tickets ADD COLUMN false_alarm_reason TEXT NOT NULL DEFAULT '';
+	ALTER TABLE tickets ADD COLUMN false_alarm_by TEXT NOT NULL DEFAULT '';
+	ALTER TABLE tickets ADD COLUMN false_alarm_at TEXT;
+	ALTER TABLE tickets ADD COLUMN confirm_state TEXT NOT NULL DEFAULT '';
+	ALTER TABLE tickets ADD COLUMN confirm_asked_at TEXT;
+	ALTER TABLE tickets ADD COLUMN confirm_asked INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE tickets ADD COLUMN updated_at TEXT NOT NULL DEFAULT '';
+	ALTER TABLE tickets ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+	UPDATE tickets SET updated_at = created_at,
+		version = (SELECT COUNT(*) FROM ticket_events e WHERE e.ticket_id = tickets.id);
+	CREATE INDEX tickets_agency ON tickets (agency, seq);
+	CREATE INDEX tickets_created ON tickets (created_at);
+	-- The deadline watcher's scan every few seconds reads only tickets that may be overdue.
+	CREATE INDEX tickets_ack_due ON tickets (ack_due) WHERE status = 'new';
+	CREATE INDEX tickets_resolve_due ON tickets (resolve_due) WHERE status IN ('new', 'acknowledged', 'dispatched');
+
+	ALTER TABLE ticket_events ADD COLUMN kind TEXT NOT NULL DEFAULT 'status';
+	ALTER TABLE ticket_events ADD COLUMN agency TEXT NOT NULL DEFAULT '';
+	ALTER TABLE ticket_events ADD COLUMN detail TEXT NOT NULL DEFAULT '';
+
+	-- One row per RT/RW head who answered; a head who changes their mind overwrites.
+	CREATE TABLE ticket_confirmations (
+		ticket_id TEXT NOT NULL REFERENCES tickets (id),
+		number    TEXT NOT NULL,
+		answer    TEXT NOT NULL,
+		at        TEXT NOT NULL,
+		PRIMARY KEY (ticket_id, number)
+	) STRICT;
+
+	CREATE TABLE webhook_deliveries (
+		id           INTEGER PRIMARY KEY,
+		agency       TEXT NOT NULL,
+		event_id     INTEGER NOT NULL,
+		ticket_id    TEXT NOT NULL,
+		kind         TEXT NOT NULL,
+		payload      TEXT NOT NULL,
+		state        TEXT NOT NULL,
+		attempts     INTEGER NOT NULL DEFAULT 0,
+		next_at      TEXT NOT NULL,
+		created_at   TEXT NOT NULL,
+		last_at      TEXT,
+		last_status  INTEGER NOT NULL DEFAULT 0,
+		last_error   TEXT NOT NULL DEFAULT '',
+		delivered_at TEXT,
+		UNIQUE (agency, event_id)
+	) STRICT;
+	CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_at);
+	-- Events from before webhooks existed are history, not news.
+	INSERT INTO sequences (name, value) VALUES ('webhook_cursor', (SELECT COALESCE(MAX(id), 0) FROM ticket_events));`,
 }
+
+// schema is a set of migrations kept apart from the tickets' own, so that another part of the
+// hub (accounts) can have tables in this file without sharing one numbering: each schema's
+// version is a row of schema_versions.
+type schema struct {
+	name       string
+	migrations []string // append only, as for migrations
+}
+
+// schemas are the other parts' migrations, applied after the tickets' in name order. A file of
+// this package adds its part in an init function: schemas = append(schemas, schema{...}).
+var schemas []schema
 
 func (s *Store) migrate(ctx context.Context) error {
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -169,70 +276,71 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate: apply migration %d: %w", i+1, err)
 		}
 	}
-	if version == len(migrations) {
-		return nil
+	changed := version != len(migrations)
+	if changed {
+		// PRAGMA takes no bind parameters; the value is an integer this code controls.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, len(migrations))); err != nil {
+			return fmt.Errorf("migrate: write schema version: %w", err)
+		}
 	}
-	// PRAGMA takes no bind parameters; the value is an integer this code controls.
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, len(migrations))); err != nil {
-		return fmt.Errorf("migrate: write schema version: %w", err)
+	more, err := migrateSchemas(ctx, tx, s.log)
+	if err != nil {
+		return err
+	}
+	if !changed && !more {
+		return nil
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("migrate: commit: %w", err)
 	}
-	s.log.Info("ticket database migrated", "from_version", version, "to_version", len(migrations))
+	if changed {
+		s.log.Info("ticket database migrated", "from_version", version, "to_version", len(migrations))
+	}
 	return nil
 }
 
-// Times are stored as RFC 3339 text in UTC: exact to the nanosecond, and readable in the sqlite3
-// shell during an incident review.
-func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
-
-func parseTime(s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("parse stored time %q: %w", s, err)
+// migrateSchemas brings every schema in schemas up to date inside tx; changed reports whether
+// anything was applied.
+func migrateSchemas(ctx context.Context, tx *sql.Tx, log *slog.Logger) (changed bool, err error) {
+	if len(schemas) == 0 {
+		return false, nil
 	}
-	return t, nil
-}
-
-const ticketColumns = `seq, id, number, incident_id, device_id, source, button, category, priority, status,
-	text, reporter, test, occurred_at, created_at, acknowledged_at, acknowledged_by, unverified`
-
-type rowScanner interface{ Scan(dest ...any) error }
-
-func scanTicket(row rowScanner) (*hub.Ticket, error) {
-	var (
-		t                 hub.Ticket
-		seq               int64
-		occurred, created string
-		acknowledged      sql.NullString
-		priority, status  string
-		test              bool
-	)
-	err := row.Scan(&seq, &t.ID, &t.Number, &t.IncidentID, &t.DeviceID, &t.Source, &t.Button, &t.Category,
-		&priority, &status, &t.Text, &t.Reporter, &test, &occurred, &created, &acknowledged, &t.AcknowledgedBy, &t.Unverified)
-	if err != nil {
-		return nil, err
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_versions (
+		name    TEXT PRIMARY KEY,
+		version INTEGER NOT NULL
+	) STRICT`); err != nil {
+		return false, fmt.Errorf("migrate: schema versions: %w", err)
 	}
-	t.Priority, t.Status, t.Test = hub.Priority(priority), hub.Status(status), test
-	if t.OccurredAt, err = parseTime(occurred); err != nil {
-		return nil, err
-	}
-	if t.CreatedAt, err = parseTime(created); err != nil {
-		return nil, err
-	}
-	if acknowledged.Valid {
-		at, err := parseTime(acknowledged.String)
-		if err != nil {
-			return nil, err
+	sorted := slices.SortedFunc(slices.Values(schemas), func(a, b schema) int { return strings.Compare(a.name, b.name) })
+	for _, sc := range sorted {
+		var version int
+		err := tx.QueryRowContext(ctx, `SELECT version FROM schema_versions WHERE name = ?`, sc.name).Scan(&version)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return false, fmt.Errorf("migrate %s: read version: %w", sc.name, err)
 		}
-		t.AcknowledgedAt = &at
+		if version > len(sc.migrations) {
+			return false, fmt.Errorf("migrate %s: database schema version %d is newer than this hub's %d", sc.name, version, len(sc.migrations))
+		}
+		for i := version; i < len(sc.migrations); i++ {
+			if _, err := tx.ExecContext(ctx, sc.migrations[i]); err != nil {
+				return false, fmt.Errorf("migrate %s: apply migration %d: %w", sc.name, i+1, err)
+			}
+		}
+		if version == len(sc.migrations) {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_versions (name, version) VALUES (?, ?)
+			ON CONFLICT (name) DO UPDATE SET version = excluded.version`, sc.name, len(sc.migrations)); err != nil {
+			return false, fmt.Errorf("migrate %s: write version: %w", sc.name, err)
+		}
+		changed = true
+		log.Info("database schema migrated", "schema", sc.name, "from_version", version, "to_version", len(sc.migrations))
 	}
-	return &t, nil
+	return changed, nil
 }
 
 // Rows per multi-row statement. Each statement costs a parse and a step setup, which per row
-// would dominate a group commit; 64 rows × 15 columns stays well under SQLite's 32766 variables.
+// would dominate a group commit; 64 rows × 25 columns stays well under SQLite's 32766 variables.
 const chunkRows = 64
 
 // Ingest implements hub.Store. A batch costs a handful of statements, not a few per incident:
@@ -311,6 +419,12 @@ func (s *Store) Ingest(ctx context.Context, batch []hub.NewTicket) ([]hub.Ingest
 			Unverified: nt.Unverified,
 			OccurredAt: nt.OccurredAt.UTC(),
 			CreatedAt:  now,
+			Agency:     cmpOr(nt.Agency, hub.AgencyTriage),
+			Unit:       nt.Unit,
+			Site:       nt.Site,
+			Deadlines:  utcDeadlines(nt.Deadlines),
+			UpdatedAt:  now,
+			Version:    1,
 		}
 		known[nt.IncidentID] = t
 		results[i].Ticket = t
@@ -327,7 +441,7 @@ func (s *Store) Ingest(ctx context.Context, batch []hub.NewTicket) ([]hub.Ingest
 			results[i] = hub.IngestResult{Err: errOtherDevice(nt.IncidentID)}
 		}
 	}
-	if err := insertTickets(ctx, tx, made, last-int64(len(made))+1); err != nil {
+	if err := s.insertTickets(ctx, tx, made, last-int64(len(made))+1); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -350,7 +464,7 @@ func ticketsByIncident(ctx context.Context, tx *sql.Tx, ids []string) (map[strin
 		for i, id := range chunk {
 			args[i] = id
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE incident_id IN (`+placeholders(len(chunk))+`)`, args...)
+		rows, err := tx.QueryContext(ctx, selectTickets+` WHERE incident_id IN (`+placeholders(len(chunk))+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("look up incidents: %w", err)
 		}
@@ -371,27 +485,54 @@ func ticketsByIncident(ctx context.Context, tx *sql.Tx, ids []string) (map[strin
 	return known, nil
 }
 
-// insertTickets inserts new tickets, numbered from first on, and their creation events.
-func insertTickets(ctx context.Context, tx *sql.Tx, tickets []*hub.Ticket, first int64) error {
+// newTicketColumns are the columns a new ticket is inserted with; the rest take their defaults.
+const newTicketColumns = `seq, id, number, incident_id, device_id, source, button, category, priority, status,
+	text, reporter, test, occurred_at, created_at, acknowledged_by, unverified, agency, unit, site,
+	queued_until, ack_due, resolve_due, updated_at, version`
+
+const newTicketColumnCount = 25
+
+// insertTickets inserts new tickets, numbered from first on, and their creation events: whole
+// chunks with one statement each, the rest a row at a time, all prepared once.
+func (s *Store) insertTickets(ctx context.Context, tx *sql.Tx, tickets []*hub.Ticket, first int64) error {
 	for c, chunk := range chunks(tickets, chunkRows) {
-		targs := make([]any, 0, len(chunk)*16)
-		eargs := make([]any, 0, len(chunk)*6)
+		ins, ev := s.insertTicket, s.insertCreation
+		if len(chunk) == chunkRows {
+			ins, ev = s.insertTickets64, s.insertCreations64
+		}
+		ins, ev = tx.StmtContext(ctx, ins), tx.StmtContext(ctx, ev)
+		var targs, eargs []any
+		flush := func() error {
+			if _, err := ins.ExecContext(ctx, targs...); err != nil {
+				return fmt.Errorf("insert tickets: %w", err)
+			}
+			if _, err := ev.ExecContext(ctx, eargs...); err != nil {
+				return fmt.Errorf("record creation of tickets: %w", err)
+			}
+			targs, eargs = targs[:0], eargs[:0]
+			return nil
+		}
 		for j, t := range chunk {
-			seq := first + int64(c*chunkRows+j)
-			targs = append(targs, seq, t.ID, t.Number, t.IncidentID, t.DeviceID, t.Source, t.Button,
+			site, err := json.Marshal(t.Site)
+			if err != nil {
+				return fmt.Errorf("encode site of ticket %s: %w", t.Number, err)
+			}
+			targs = append(targs, first+int64(c*chunkRows+j), t.ID, t.Number, t.IncidentID, t.DeviceID, t.Source, t.Button,
 				t.Category, string(t.Priority), string(t.Status), t.Text, t.Reporter, t.Test,
-				formatTime(t.OccurredAt), formatTime(t.CreatedAt), t.Unverified)
-			eargs = append(eargs, t.ID, formatTime(t.CreatedAt), "device:"+t.DeviceID, "", string(hub.StatusNew), "")
+				formatTime(t.OccurredAt), formatTime(t.CreatedAt), "", t.Unverified, t.Agency, t.Unit, string(site),
+				nullTime(t.QueuedUntil), nullTime(t.AckDue), nullTime(t.ResolveDue), formatTime(t.UpdatedAt), t.Version)
+			eargs = append(eargs, t.ID, formatTime(t.CreatedAt), "device:"+t.DeviceID, "", string(hub.StatusNew), "",
+				string(hub.EventStatus), t.Agency)
+			if len(chunk) < chunkRows {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
 		}
-		q := `INSERT INTO tickets (` + ticketColumns + `) VALUES ` +
-			repeatJoin("("+placeholders(15)+", NULL, '', ?)", len(chunk))
-		if _, err := tx.ExecContext(ctx, q, targs...); err != nil {
-			return fmt.Errorf("insert %d tickets: %w", len(chunk), err)
-		}
-		q = `INSERT INTO ticket_events (ticket_id, at, actor, from_status, to_status, note) VALUES ` +
-			repeatJoin("("+placeholders(6)+")", len(chunk))
-		if _, err := tx.ExecContext(ctx, q, eargs...); err != nil {
-			return fmt.Errorf("record creation of %d tickets: %w", len(chunk), err)
+		if len(chunk) == chunkRows {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -411,166 +552,4 @@ func placeholders(n int) string {
 
 func repeatJoin(s string, n int) string {
 	return strings.TrimSuffix(strings.Repeat(s+", ", n), ", ")
-}
-
-// Ticket implements hub.Store.
-func (s *Store) Ticket(ctx context.Context, id string) (*hub.Ticket, error) {
-	row := s.r.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = ? OR incident_id = ?`, id, id)
-	if seq, ok := hub.ParseNumber(id); ok {
-		row = s.r.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE seq = ?`, seq)
-	}
-	t, err := scanTicket(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, hub.Errorf(hub.CodeNotFound, "ticket %q not found", id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get ticket %s: %w", id, err)
-	}
-	return t, nil
-}
-
-// Tickets implements hub.Store.
-func (s *Store) Tickets(ctx context.Context, f hub.TicketFilter) ([]*hub.Ticket, error) {
-	if f.Status != "" && !f.Status.Valid() {
-		return nil, hub.Errorf(hub.CodeInvalid, "unknown ticket status %q", f.Status)
-	}
-	if f.Limit < 0 || f.Limit > hub.MaxLimit {
-		return nil, hub.Errorf(hub.CodeInvalid, "limit %d is outside 1..%d", f.Limit, hub.MaxLimit)
-	}
-	if f.Limit == 0 {
-		f.Limit = hub.DefaultLimit
-	}
-	var (
-		where []string
-		args  []any
-	)
-	if f.Status != "" {
-		where, args = append(where, "status = ?"), append(args, string(f.Status))
-	}
-	if f.DeviceID != "" {
-		where, args = append(where, "device_id = ?"), append(args, f.DeviceID)
-	}
-	q := `SELECT ` + ticketColumns + ` FROM tickets`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	q += ` ORDER BY seq DESC LIMIT ?`
-	args = append(args, f.Limit)
-
-	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list tickets: %w", err)
-	}
-	defer rows.Close()
-	tickets := []*hub.Ticket{}
-	for rows.Next() {
-		t, err := scanTicket(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list tickets: %w", err)
-		}
-		tickets = append(tickets, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list tickets: %w", err)
-	}
-	return tickets, nil
-}
-
-// Events implements hub.Store.
-func (s *Store) Events(ctx context.Context, ticketID string) ([]hub.Event, error) {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("events of ticket %s: %w", ticketID, err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	var one int
-	err = tx.QueryRowContext(ctx, `SELECT 1 FROM tickets WHERE id = ?`, ticketID).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, hub.Errorf(hub.CodeNotFound, "ticket %q not found", ticketID)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("events of ticket %s: %w", ticketID, err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, ticket_id, at, actor, from_status, to_status, note
-		FROM ticket_events WHERE ticket_id = ? ORDER BY id`, ticketID)
-	if err != nil {
-		return nil, fmt.Errorf("events of ticket %s: %w", ticketID, err)
-	}
-	defer rows.Close()
-	events := []hub.Event{}
-	for rows.Next() {
-		var (
-			e        hub.Event
-			at       string
-			from, to string
-		)
-		if err := rows.Scan(&e.ID, &e.TicketID, &at, &e.Actor, &from, &to, &e.Note); err != nil {
-			return nil, fmt.Errorf("events of ticket %s: %w", ticketID, err)
-		}
-		if e.At, err = parseTime(at); err != nil {
-			return nil, fmt.Errorf("events of ticket %s: %w", ticketID, err)
-		}
-		e.From, e.To = hub.Status(from), hub.Status(to)
-		events = append(events, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("events of ticket %s: %w", ticketID, err)
-	}
-	return events, nil
-}
-
-// Acknowledge implements hub.Store.
-func (s *Store) Acknowledge(ctx context.Context, ticketID, by, note string) (*hub.Ticket, error) {
-	return s.Transition(ctx, ticketID, hub.StatusAcknowledged, by, note)
-}
-
-// Transition implements hub.Store: the move is checked against hub.CheckTransition inside the
-// write transaction so that two operators racing cannot both succeed.
-func (s *Store) Transition(ctx context.Context, ticketID string, to hub.Status, by, note string) (*hub.Ticket, error) {
-	switch {
-	case by == "":
-		return nil, hub.Errorf(hub.CodeInvalid, "who is changing the ticket must be given")
-	case len(by) > hub.MaxActorLen:
-		return nil, hub.Errorf(hub.CodeInvalid, "actor is longer than %d bytes", hub.MaxActorLen)
-	case len(note) > hub.MaxNoteLen:
-		return nil, hub.Errorf(hub.CodeInvalid, "note is longer than %d bytes", hub.MaxNoteLen)
-	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("ticket %s to %s: begin: %w", ticketID, to, err)
-	}
-	defer func() { _ = tx.Rollback() }()
-
-	t, err := scanTicket(tx.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = ?`, ticketID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, hub.Errorf(hub.CodeNotFound, "ticket %q not found", ticketID)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("ticket %s to %s: %w", ticketID, to, err)
-	}
-	if err := hub.CheckTransition(t.Status, to); err != nil {
-		return nil, fmt.Errorf("ticket %s: %w", t.Number, err)
-	}
-
-	now := s.clock.Now().UTC()
-	from := t.Status
-	t.Status = to
-	if to == hub.StatusAcknowledged {
-		t.AcknowledgedAt, t.AcknowledgedBy = &now, by
-		_, err = tx.ExecContext(ctx, `UPDATE tickets SET status = ?, acknowledged_at = ?, acknowledged_by = ? WHERE id = ?`,
-			string(to), formatTime(now), by, ticketID)
-	} else {
-		_, err = tx.ExecContext(ctx, `UPDATE tickets SET status = ? WHERE id = ?`, string(to), ticketID)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("ticket %s to %s: update: %w", t.Number, to, err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO ticket_events (ticket_id, at, actor, from_status, to_status, note)
-		VALUES (?, ?, ?, ?, ?, ?)`, ticketID, formatTime(now), by, string(from), string(to), note); err != nil {
-		return nil, fmt.Errorf("ticket %s to %s: record event: %w", t.Number, to, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("ticket %s to %s: commit: %w", t.Number, to, err)
-	}
-	return t, nil
 }

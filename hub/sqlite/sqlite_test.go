@@ -3,6 +3,8 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,11 +15,13 @@ import (
 	"github.com/kentongan/kentongan/hub/storetest"
 )
 
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Opener {
 		path := filepath.Join(t.TempDir(), "tickets.db")
 		return func(clock hub.Clock) (hub.Store, error) {
-			return sqlite.Open(context.Background(), path, sqlite.Options{Clock: clock})
+			return sqlite.Open(context.Background(), path, sqlite.Options{Clock: clock, Logger: quiet})
 		}
 	})
 }

@@ -60,6 +60,19 @@ func Run(t *testing.T, newOpener func(t *testing.T) Opener) {
 		{"LookupByIncidentAndUnverified", testLookup},
 		{"List", testList},
 		{"ReopenKeepsData", testReopen},
+		{"RoutingAndDeadlinesKept", testRoutingKept},
+		{"LifecycleStamps", testLifecycleStamps},
+		{"DispatchRules", testDispatchRules},
+		{"Merge", testMerge},
+		{"FalseAlarm", testFalseAlarm},
+		{"Confirmation", testConfirmation},
+		{"Breach", testBreach},
+		{"Filters", testFilters},
+		{"Counts", testCounts},
+		{"EventsAfter", testEventsAfter},
+		{"ConcurrentChanges", testConcurrentChanges},
+		{"Deliveries", testDeliveries},
+		{"DeliveriesSurviveReopen", testDeliveriesSurviveReopen},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -217,7 +217,7 @@ func TestBinaryKioskPowerCutBeforeAck(t *testing.T) {
 	hubBin := startProc(t, "kentongan-hub", "--config", hubCfg, "--data", filepath.Join(dir, "hub"), "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0")
 	httpAddr := hubBin.waitLog(reHTTP)
 	brokerAddr := hubBin.waitLog(reBroker)
-	h := &remoteHub{base: "http://" + httpAddr}
+	h := newRemoteHub(t, filepath.Join(dir, "hub"), httpAddr)
 
 	proxy, err := netproxy.New(brokerAddr)
 	if err != nil {
@@ -270,12 +270,42 @@ func TestBinaryKioskPowerCutBeforeAck(t *testing.T) {
 }
 
 // remoteHub reads the API of a hub running as a separate process.
-type remoteHub struct{ base string }
+type remoteHub struct{ base, token string }
+
+// newRemoteHub makes an operator and an API token with the hub binary's own user and token
+// commands, on the running hub's data directory, as an administrator would.
+func newRemoteHub(t *testing.T, dataDir, httpAddr string) *remoteHub {
+	t.Helper()
+	bin := filepath.Join(binaries(t), "kentongan-hub")
+	add := exec.Command(bin, "user", "add", "--data", dataDir, "--name", "operator-e2e", "--role", "operator")
+	add.Stdin = strings.NewReader("kata-sandi-e2e-123\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("kentongan-hub user add: %v\n%s", err, out)
+	}
+	var stderr strings.Builder
+	tok := exec.Command(bin, "token", "add", "--data", dataDir, "--user", "operator-e2e", "--name", "e2e")
+	tok.Stderr = &stderr
+	out, err := tok.Output()
+	if err != nil {
+		t.Fatalf("kentongan-hub token add: %v\n%s", err, stderr.String())
+	}
+	return &remoteHub{base: "http://" + httpAddr, token: strings.TrimSpace(string(out))}
+}
 
 func (h *remoteHub) list(t *testing.T) []ticket {
 	t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, h.base+"/api/v1/tickets", nil)
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET tickets: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
 	var out []ticket
-	adminJSON(t, http.MethodGet, h.base+"/api/v1/tickets", &out)
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &out) != nil {
+		t.Fatalf("GET tickets: %s: %s", resp.Status, body)
+	}
 	return out
 }
 

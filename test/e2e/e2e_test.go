@@ -315,7 +315,7 @@ func TestPingAnsweredWithHeartbeat(t *testing.T) {
 	// The kiosk sends one heartbeat on connecting.
 	eventually(t, "first heartbeat", func() (bool, string) { s := seq(); return s == 1, fmt.Sprint(s) })
 
-	resp, err := http.Post(h.base+"/api/v1/devices/ciakar-rw03/ping", "application/json", nil)
+	resp, err := h.do(http.MethodPost, h.base+"/api/v1/devices/ciakar-rw03/ping", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kentongan/kentongan/daemon"
+	"github.com/kentongan/kentongan/hub/account"
 	"github.com/kentongan/kentongan/hub/hubd"
 	"github.com/kentongan/kentongan/test/poll"
 )
@@ -21,10 +22,11 @@ import (
 // hubProc is a real hub started in-process: embedded broker on a free TCP port, SQLite in a
 // temp dir, HTTP on a free port.
 type hubProc struct {
-	t    testing.TB
-	dir  string
-	m    *hubd.Main
-	base string
+	t     testing.TB
+	dir   string
+	m     *hubd.Main
+	base  string
+	token string // an API token of operator-e2e
 }
 
 func testLogger(name string) *slog.Logger {
@@ -51,6 +53,11 @@ func startHub(t testing.TB, dir string, devices ...string) *hubProc {
 	}
 	h := &hubProc{t: t, dir: dir, m: m, base: "http://" + m.HTTPAddr()}
 	t.Cleanup(func() { h.stop() })
+	token, err := m.IssueToken(context.Background(), "operator-e2e", account.RoleOperator, "")
+	if err != nil {
+		t.Fatalf("API token: %v", err)
+	}
+	h.token = token
 	return h
 }
 
@@ -91,7 +98,7 @@ func (h *hubProc) tickets(deviceID string) []ticket {
 
 func (h *hubProc) getJSON(url string, v any) {
 	h.t.Helper()
-	resp, err := http.Get(url)
+	resp, err := h.do(http.MethodGet, url, nil)
 	if err != nil {
 		h.t.Fatalf("GET %s: %v", url, err)
 	}
@@ -120,10 +127,23 @@ func decodeList(body []byte, v any) error {
 	return json.Unmarshal(body, v)
 }
 
+// do sends an API request as operator-e2e.
+func (h *hubProc) do(method, url string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return http.DefaultClient.Do(req)
+}
+
 func (h *hubProc) ack(ticketID string) {
 	h.t.Helper()
 	url := h.base + "/api/v1/tickets/" + ticketID + "/ack"
-	resp, err := http.Post(url, "application/json", bytes.NewReader([]byte(`{"by":"operator-e2e","note":"tim menuju lokasi"}`)))
+	resp, err := h.do(http.MethodPost, url, []byte(`{"by":"operator-e2e","note":"tim menuju lokasi"}`))
 	if err != nil {
 		h.t.Fatalf("POST %s: %v", url, err)
 	}

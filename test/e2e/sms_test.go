@@ -158,7 +158,7 @@ func TestBinarySMSPowerCutBeforeHubAck(t *testing.T) {
 	hubBin := startProc(t, "kentongan-hub", "--config", hubCfg, "--data", filepath.Join(dir, "hub"), "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0")
 	httpAddr := hubBin.waitLog(reHTTP)
 	brokerAddr := hubBin.waitLog(reBroker)
-	h := &remoteHub{base: "http://" + httpAddr}
+	h := newRemoteHub(t, filepath.Join(dir, "hub"), httpAddr)
 	proxy, err := netproxy.New(brokerAddr)
 	if err != nil {
 		t.Fatal(err)
