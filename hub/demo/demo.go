@@ -31,13 +31,16 @@ type Post struct {
 	ID   string
 	Name string
 	Site hub.Site
+	// Head is the phone number of the post's RT/RW head: on the kiosk's SMS allow-list, and
+	// asked by the hub to confirm a press of the post's panic button.
+	Head string
 }
 
 // Posts are the demo fleet: real kelurahan/desa of Kabupaten Tangerang; coordinates approximate.
 var Posts = []Post{
-	{"ciakar-rw03", "Pos Ronda RW 03 Ciakar", hub.Site{Kecamatan: "Panongan", Kelurahan: "Ciakar", RW: "03", RT: "01", Lat: -6.2745, Lon: 106.5223}},
-	{"kutabumi-rw07", "Pos Kamling RW 07 Kutabumi", hub.Site{Kecamatan: "Pasar Kemis", Kelurahan: "Kutabumi", RW: "07", RT: "04", Lat: -6.1698, Lon: 106.5571}},
-	{"tegalangus-rw02", "Pos Ronda RW 02 Tegal Angus", hub.Site{Kecamatan: "Teluknaga", Kelurahan: "Tegal Angus", RW: "02", RT: "03", Lat: -6.0737, Lon: 106.6621}},
+	{"ciakar-rw03", "Pos Ronda RW 03 Ciakar", hub.Site{Kecamatan: "Panongan", Kelurahan: "Ciakar", RW: "03", RT: "01", Lat: -6.2745, Lon: 106.5223}, "+6281298760003"},
+	{"kutabumi-rw07", "Pos Kamling RW 07 Kutabumi", hub.Site{Kecamatan: "Pasar Kemis", Kelurahan: "Kutabumi", RW: "07", RT: "04", Lat: -6.1698, Lon: 106.5571}, "+6281298760007"},
+	{"tegalangus-rw02", "Pos Ronda RW 02 Tegal Angus", hub.Site{Kecamatan: "Teluknaga", Kelurahan: "Tegal Angus", RW: "02", RT: "03", Lat: -6.0737, Lon: 106.6621}, RTHead},
 }
 
 // Register adds the demo posts to the hub's device list, unless the config already has them.
@@ -48,7 +51,7 @@ func Register(cfg *hubd.Config) {
 	}
 	for _, p := range Posts {
 		if !have[p.ID] {
-			cfg.Devices = append(cfg.Devices, hubd.DeviceConfig{ID: p.ID, Name: p.Name, Site: p.Site})
+			cfg.Devices = append(cfg.Devices, hubd.DeviceConfig{ID: p.ID, Name: p.Name, Site: p.Site, RTRWHeads: []string{p.Head}})
 		}
 	}
 }
@@ -108,7 +111,7 @@ func Start(ctx context.Context, m *hubd.Main, opts Options) (*Fleet, error) {
 		}
 		f.modems = append(f.modems, sim)
 		cfg.Modem.Device = sim.Path()
-		cfg.Modem.Allow = []string{RTHead}
+		cfg.Modem.Allow = []string{p.Head}
 		d, err := daemon.New(cfg, daemon.WithLogger(klog), daemon.WithLEDObserver(func(led, state, pattern string) {
 			klog.Info("kiosk LED", "led", led, "state", state, "pattern", pattern)
 		}))
@@ -181,6 +184,18 @@ func (f *Fleet) play(ctx context.Context, api *hubclient.Client, opts Options) e
 		return err
 	}
 	f.log.Info("demo: ticket created at the hub", "ticket", tk.Number, "id", tk.ID, "category", tk.Category, "priority", tk.Priority)
+	// The hub asks the post's RT head, through the kiosk's modem, whether it is real; the head
+	// answers YA. The ticket was queued at once and does not wait for the answer.
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	asked, err := f.modems[0].WaitSent(wctx, 1)
+	cancel()
+	if err == nil {
+		f.log.Info("demo: the RT head of RW 03 Ciakar is asked to confirm", "to", asked[0].To, "sms", asked[0].Text)
+		if _, err := f.modems[0].Deliver(Posts[0].Head, "YA "+tk.Number); err != nil {
+			return fmt.Errorf("deliver confirmation at ciakar-rw03: %w", err)
+		}
+		f.log.Info("demo: the RT head answers", "from", Posts[0].Head, "sms", "YA "+tk.Number)
+	}
 	select {
 	case <-time.After(opts.AckAfter):
 	case <-ctx.Done():
@@ -220,9 +235,9 @@ func (f *Fleet) play(ctx context.Context, api *hubclient.Client, opts Options) e
 		return err
 	}
 	f.log.Info("demo: SMS report became a ticket", "ticket", tk3.Number, "category", tk3.Category, "priority", tk3.Priority)
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if sent, err := sim.WaitSent(wctx, 1); err == nil {
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer rcancel()
+	if sent, err := sim.WaitSent(rctx, 1); err == nil {
 		f.log.Info("demo: the kiosk's modem sent the receipt", "to", sent[0].To, "sms", sent[0].Text)
 	}
 

@@ -54,6 +54,7 @@ func TestDemoScenario(t *testing.T) {
 		water, _ := api.Tickets(ctx, hub.TicketFilter{DeviceID: "tegalangus-rw02"})
 		receipt := fleet.modems[2].Sent()
 		if len(fire) == 1 && fire[0].Status == hub.StatusAcknowledged && fire[0].Category == "fire" &&
+			fire[0].Confirmation.State == hub.ConfirmYes &&
 			len(med) == 1 && med[0].Status == hub.StatusNew && med[0].Category == "medical" && led == "acknowledged" &&
 			len(water) == 1 && water[0].Category == "water" && water[0].Reporter == RTHead &&
 			len(receipt) == 1 && receipt[0].To == RTHead && strings.Contains(receipt[0].Text, water[0].Number) {

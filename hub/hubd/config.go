@@ -80,6 +80,10 @@ type WebhookConfig struct {
 // HTTPConfig is the "http" section.
 type HTTPConfig struct {
 	Listen string `yaml:"listen"`
+	// TileURL is the dashboard map's tile server ({z}/{x}/{y} template); empty means
+	// OpenStreetMap's. A centre without internet access points it at its own tile server.
+	TileURL         string `yaml:"tile_url"`
+	TileAttribution string `yaml:"tile_attribution"`
 }
 
 // MQTTConfig is the "mqtt" section. With BrokerURL set the hub connects to that broker and runs

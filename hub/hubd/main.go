@@ -280,7 +280,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.Accounts = accounts
 	ui, err := web.New(web.Options{Tickets: svc, Devices: svc, Alerts: svc, Routing: routes, Feed: svc,
-		Auth: accounts.Browser(), Clock: m.Clock, Logger: log.With("component", "web")})
+		Auth: accounts.Browser(), Clock: m.Clock, Logger: log.With("component", "web"),
+		TileURL: m.Config.HTTP.TileURL, TileAttribution: m.Config.HTTP.TileAttribution})
+	if errors.Is(err, web.ErrTileURL) {
+		return fmt.Errorf("hub: config http.tile_url: %w", err)
+	}
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}

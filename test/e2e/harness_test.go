@@ -39,6 +39,12 @@ func testLogger(name string) *slog.Logger {
 // startHub starts a hub on dir (reused across restarts), knowing the given devices.
 func startHub(t testing.TB, dir string, devices ...string) *hubProc {
 	t.Helper()
+	return startHubWith(t, dir, nil, devices...)
+}
+
+// startHubWith is startHub with a chance to change each device's configuration.
+func startHubWith(t testing.TB, dir string, device func(*hubd.DeviceConfig), devices ...string) *hubProc {
+	t.Helper()
 	m := hubd.NewMain()
 	m.Logger = testLogger("hub")
 	args := []string{"--data", dir, "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0"}
@@ -46,7 +52,11 @@ func startHub(t testing.TB, dir string, devices ...string) *hubProc {
 		t.Fatalf("hub flags: %v", err)
 	}
 	for _, id := range devices {
-		m.Config.Devices = append(m.Config.Devices, hubd.DeviceConfig{ID: id, Name: "Pos " + id})
+		dc := hubd.DeviceConfig{ID: id, Name: "Pos " + id}
+		if device != nil {
+			device(&dc)
+		}
+		m.Config.Devices = append(m.Config.Devices, dc)
 	}
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatalf("start hub: %v", err)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/kentongan/kentongan/daemon"
 	"github.com/kentongan/kentongan/drivers/modem/modemtest"
 	"github.com/kentongan/kentongan/drivers/modem/pdu"
+	"github.com/kentongan/kentongan/hub/hubd"
 	"github.com/kentongan/kentongan/test/netproxy"
 )
 
@@ -227,5 +229,83 @@ func TestBinarySMSPowerCutBeforeHubAck(t *testing.T) {
 	}
 	if n := len(sim.Sent()); n != 1 {
 		t.Errorf("%d SMS sent, want one receipt: %+v", n, sim.Sent())
+	}
+}
+
+// A panic press at a post asks its RT/RW heads by SMS, through the kiosk's own modem, to confirm
+// it; their YA and TIDAK answers come back through the same modem and show on the ticket, which
+// was created and queued at once, without waiting for them.
+func TestPanicPressConfirmedByRTRWHeadsBySMS(t *testing.T) {
+	const rwHead = "+6281298760001"
+	h := startHubWith(t, t.TempDir(), func(d *hubd.DeviceConfig) {
+		d.RTRWHeads = []string{"0812-3456-7890", rwHead}
+	}, "ciakar-rw03")
+	sim := newModemSim(t)
+	cfg := smsKioskConfig("ciakar-rw03", "tcp://"+h.brokerAddr(), tempDir(t, "kiosk"), sim.Path())
+	cfg.Modem.Allow = append(cfg.Modem.Allow, rwHead)
+	k := startKioskCfg(t, cfg)
+	eventually(t, "modem ready", func() (bool, string) {
+		st := k.d.Status()
+		return st.Modem != nil && st.Modem.State == "ready", fmt.Sprintf("%+v", st.Modem)
+	})
+
+	k.press("darurat")
+	press := waitTickets(t, h, "ciakar-rw03", 1)[0]
+	if press.Status != "new" || press.Priority != "emergency" {
+		t.Fatalf("press ticket %+v", press)
+	}
+	// Both heads are asked, each naming the ticket.
+	asked := waitSent(t, sim, 2)
+	to := map[string]string{}
+	for _, m := range asked {
+		to[m.To] = m.Text
+	}
+	for _, head := range []string{rtHead, rwHead} {
+		if !strings.Contains(to[head], press.Number) || !strings.Contains(strings.ToUpper(to[head]), "YA") {
+			t.Errorf("confirmation request to %s: %q, want one naming %s and asking for YA", head, to[head], press.Number)
+		}
+	}
+
+	confirmation := func() map[string]any {
+		var tk map[string]any
+		resp, err := h.do(http.MethodGet, h.base+"/api/v1/tickets/"+press.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&tk); err != nil {
+			t.Fatal(err)
+		}
+		if c, ok := tk["confirmation"].(map[string]any); ok {
+			return c
+		}
+		if inner, ok := tk["ticket"].(map[string]any); ok {
+			if c, ok := inner["confirmation"].(map[string]any); ok {
+				return c
+			}
+		}
+		return nil
+	}
+	if c := confirmation(); c == nil || c["state"] != "pending" {
+		t.Errorf("before any answer the confirmation is %v, want pending", c)
+	}
+
+	if _, err := sim.Deliver(rtHead, "ya "+press.Number); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the RT head's YA on the ticket", func() (bool, string) {
+		c := confirmation()
+		return c != nil && c["state"] == "yes", fmt.Sprint(c)
+	})
+	if _, err := sim.Deliver(rwHead, "TIDAK "+press.Number); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the heads disagreeing", func() (bool, string) {
+		c := confirmation()
+		return c != nil && c["state"] == "disputed", fmt.Sprint(c)
+	})
+	// Answers make no tickets.
+	if n := len(h.tickets("ciakar-rw03")); n != 1 {
+		t.Errorf("%d tickets, want only the press", n)
 	}
 }
