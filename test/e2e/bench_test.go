@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/kentongan/kentongan/drivers/modem/modemtest"
 )
 
 // BenchmarkPressToReceived measures, through a real kiosk and a real hub on loopback, the time
@@ -56,4 +59,45 @@ func BenchmarkPressToReceived(b *testing.B) {
 	b.ReportMetric(q(0.50), "p50-ms")
 	b.ReportMetric(q(0.99), "p99-ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+}
+
+// BenchmarkSMSToReceipt measures an RT head's SMS from its delivery into the SIM to the receipt
+// leaving the kiosk's modem: +CMTI, read, decode, outbox commit, MQTT, the hub's commit, the
+// sms_send command, its commit on the kiosk, and AT+CMGS through the simulator (which answers
+// a send after 50 ms, as a SIM800L roughly does). Rerun with:
+//
+//	go test -run '^$' -bench SMSToReceipt -benchtime 50x ./test/e2e/
+func BenchmarkSMSToReceipt(b *testing.B) {
+	h := startHub(b, b.TempDir(), "ciakar-rw03")
+	sim, err := modemtest.New(modemtest.Options{Logger: testLogger("modem")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { sim.Close() })
+	k := startKioskCfg(b, smsKioskConfig("ciakar-rw03", "tcp://"+h.brokerAddr(), b.TempDir(), sim.Path()))
+	eventually(b, "modem ready", func() (bool, string) {
+		st := k.d.Status()
+		return st.Connected && st.Modem != nil && st.Modem.State == "ready", ""
+	})
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		if _, err := sim.Deliver(rtHead, fmt.Sprintf("LAPOR SAMPAH menumpuk di gang %d", i)); err != nil {
+			b.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		if _, err := sim.WaitSent(wctx, i+1); err != nil {
+			cancel()
+			b.Fatalf("receipt %d: %v", i+1, err)
+		}
+		cancel()
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(q(0.50), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
 }
