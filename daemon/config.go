@@ -42,6 +42,12 @@ type BrokerConfig struct {
 	URL      string `yaml:"url"`
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// CAFile is the CA that signed the broker's certificate (PEM); without it the system's
+	// roots are trusted. CertFile and KeyFile are the kiosk's own client certificate and key,
+	// which the hub's device listener requires; provisioning writes all three.
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 	// KeepAlive bounds how long a dead link goes unnoticed.
 	KeepAlive time.Duration `yaml:"keepalive"`
 	// ConnectRetryInterval is the wait between attempts while the first connection fails.
@@ -324,6 +330,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Broker.Password != "" && c.Broker.Username == "" {
 		bad("broker.password is set but broker.username is not")
+	}
+	if _, err := c.Broker.tlsConfig(); err != nil {
+		bad("%w", err)
 	}
 
 	switch c.GPIO.Driver {

@@ -2,7 +2,11 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"os"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -63,7 +67,43 @@ func (d *Daemon) clientOptions() *paho.ClientOptions {
 		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
 			d.log.Debug("reconnecting to broker")
 		})
+	// Validate has read the files already; an error here means they changed since.
+	if t, err := d.cfg.Broker.tlsConfig(); err != nil {
+		d.log.Error("broker TLS set-up failed; connecting without a client certificate", "err", err)
+	} else if t != nil {
+		o.SetTLSConfig(t)
+	}
 	return o
+}
+
+// tlsConfig is the TLS set-up that broker.ca_file, cert_file and key_file ask for, or nil when
+// none is set. Errors name the key, and come at start-up rather than at every connect attempt.
+func (c BrokerConfig) tlsConfig() (*tls.Config, error) {
+	if c.CAFile == "" && c.CertFile == "" && c.KeyFile == "" {
+		return nil, nil
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return nil, errors.New("broker.cert_file and broker.key_file must be given together")
+	}
+	t := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("broker.ca_file: %w", err)
+		}
+		t.RootCAs = x509.NewCertPool()
+		if !t.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("broker.ca_file %s: no PEM certificate in it", c.CAFile)
+		}
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("broker.cert_file and key_file: %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
 }
 
 // noResumeStore is paho's in-memory store with nothing to resume. The outbox, not the MQTT client,

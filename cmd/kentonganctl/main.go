@@ -2,6 +2,8 @@
 //
 //	kentonganctl tickets [--hub URL] [--token T] [--status S] [--device ID] [--limit N]
 //	kentonganctl ack [--hub URL] [--token T] [--note TEXT] TICKET
+//	kentonganctl token create --site KEC/KEL/RW/RT [--expires 24h] | token list | token revoke ID
+//	kentonganctl devices | device show ID | device revoke ID | device allow-reprovision ID
 //
 // TICKET is a ticket's ID or its number (112-000123). The hub's URL also comes from
 // $KENTONGAN_HUB (default http://localhost:8080), and the API token from $KENTONGAN_TOKEN.
@@ -36,7 +38,7 @@ const usage = `kentonganctl: the Kentongan command line
   kentonganctl ack [--hub URL] [--token T] [--note TEXT] TICKET
         acknowledge a ticket (its ID or number, e.g. 112-000123) as the token's user;
         the kiosk's LED follows
-
+` + devicesUsage + provisionUsage + `
 The hub's URL defaults to $KENTONGAN_HUB, or http://localhost:8080. The API token defaults to
 $KENTONGAN_TOKEN; make one in the dashboard, with POST /api/v1/tokens, or on the hub with
 "kentongan-hub token add --user NAME --name LABEL".
@@ -56,6 +58,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = tickets(ctx, args[1:], stdout, stderr)
 	case "ack":
 		err = ack(ctx, args[1:], stdout, stderr)
+	case "token":
+		err = tokenCmd(ctx, args[1:], stdout, stderr)
+	case "devices":
+		err = devices(ctx, args[1:], stdout, stderr)
+	case "device":
+		err = deviceCmd(ctx, args[1:], stdout, stderr)
+	case "provision":
+		err = provision(ctx, args[1:], stdout, stderr, openSerial)
 	default:
 		fmt.Fprintf(stderr, "kentonganctl: unknown command %q\n\n%s", args[0], usage)
 		return 2

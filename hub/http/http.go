@@ -23,6 +23,7 @@ import (
 
 	"github.com/kentongan/kentongan/hub"
 	"github.com/kentongan/kentongan/hub/account"
+	"github.com/kentongan/kentongan/hub/enroll"
 )
 
 // Options are the services the API serves. Tickets, Devices and Stats are required; the others
@@ -46,8 +47,11 @@ type Options struct {
 	// leaves the root unserved.
 	UI      http.Handler
 	Metrics http.Handler
-	Clock   hub.Clock    // default hub.SystemClock
-	Logger  *slog.Logger // default slog.Default()
+	// Enroll is device provisioning: enrollment, its tokens, revocation and the fleet view;
+	// nil leaves those endpoints out and GET /api/v1/devices answers the live view alone.
+	Enroll *enroll.Service
+	Clock  hub.Clock    // default hub.SystemClock
+	Logger *slog.Logger // default slog.Default()
 }
 
 // Server serves the API.

@@ -43,7 +43,12 @@ func (s *Server) routes() {
 		s.handle("POST /api/v1/tickets/{id}/"+a.name, a.perm, s.ticketAction(a))
 	}
 
-	s.handle("GET /api/v1/devices", account.PermViewDevices, s.handleDevices)
+	if s.opts.Enroll != nil {
+		s.handle("GET /api/v1/devices", account.PermViewDevices, s.handleFleet)
+	} else {
+		s.handle("GET /api/v1/devices", account.PermViewDevices, s.handleDevices)
+	}
+	s.enrollRoutes()
 	s.handle("POST /api/v1/devices/{id}/ping", account.PermViewDevices, s.handlePing)
 	s.handle("GET /api/v1/status", account.PermViewDevices, s.handleStatus)
 	s.handle("GET /api/v1/alerts", account.PermViewAlerts, s.handleAlerts)

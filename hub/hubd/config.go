@@ -89,8 +89,43 @@ type HTTPConfig struct {
 // MQTTConfig is the "mqtt" section. With BrokerURL set the hub connects to that broker and runs
 // none of its own, and Listen is ignored.
 type MQTTConfig struct {
-	Listen    string `yaml:"listen"`
-	BrokerURL string `yaml:"broker_url"`
+	// Listen is the plain TCP listener, without credentials: for the demo, tests and kiosks of
+	// "devices"; enrolled devices are refused on it. DisablePlain turns it off.
+	Listen       string `yaml:"listen"`
+	DisablePlain bool   `yaml:"disable_plain"`
+	BrokerURL    string `yaml:"broker_url"`
+	// TLSListen is the device listener: TLS with client certificates from the hub's CA
+	// (docs/provisioning.md). "" means listen's host on port 8883, or on a free port when
+	// listen's port is 0; "off" has none, and then the hub enrolls no device.
+	TLSListen string `yaml:"tls_listen"`
+	// PublicHost is the name or address kiosks reach the hub's broker at: it goes into the
+	// broker URL given to enrolled devices and into the broker's certificate. Default: the
+	// TLS listener's host, or 127.0.0.1 when that is a wildcard.
+	PublicHost string `yaml:"public_host"`
+	// DeviceURL, with an external broker, is the broker URL given to enrolled devices
+	// (mqtts://broker.example:8883); that broker must trust the hub's CA (data_dir/ca/ca.crt).
+	DeviceURL string `yaml:"device_url"`
+}
+
+// tlsListenOff is the value of mqtt.tls_listen that turns the device listener off.
+const tlsListenOff = "off"
+
+// DeviceListen is the address of the device listener, "" when there is none.
+func (c MQTTConfig) DeviceListen() string {
+	switch {
+	case c.BrokerURL != "" || c.TLSListen == tlsListenOff:
+		return ""
+	case c.TLSListen != "":
+		return c.TLSListen
+	}
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return ""
+	}
+	if port == "0" {
+		return net.JoinHostPort(host, "0")
+	}
+	return net.JoinHostPort(host, "8883")
 }
 
 // IngestConfig is the "ingest" section.
@@ -190,8 +225,26 @@ func (c *Config) Validate() error {
 		if err := checkBrokerURL(c.MQTT.BrokerURL); err != nil {
 			return fmt.Errorf("mqtt.broker_url: %w", err)
 		}
-	} else if err := checkListen(c.MQTT.Listen); err != nil {
-		return fmt.Errorf("mqtt.listen: %w", err)
+		if c.MQTT.DeviceURL != "" {
+			if err := checkBrokerURL(c.MQTT.DeviceURL); err != nil {
+				return fmt.Errorf("mqtt.device_url: %w", err)
+			}
+		}
+	} else {
+		if err := checkListen(c.MQTT.Listen); err != nil {
+			return fmt.Errorf("mqtt.listen: %w", err)
+		}
+		if t := c.MQTT.TLSListen; t != "" && t != tlsListenOff {
+			if err := checkListen(t); err != nil {
+				return fmt.Errorf("mqtt.tls_listen: %w", err)
+			}
+		}
+		if c.MQTT.DisablePlain && c.MQTT.DeviceListen() == "" {
+			return errors.New("mqtt.disable_plain: the TLS listener is off too (mqtt.tls_listen), so no kiosk could connect")
+		}
+	}
+	if strings.ContainsAny(c.MQTT.PublicHost, "/:@ ") && net.ParseIP(c.MQTT.PublicHost) == nil {
+		return fmt.Errorf("mqtt.public_host: %q is not a host name or IP address", c.MQTT.PublicHost)
 	}
 	if c.Ingest.BatchMax < 1 || c.Ingest.BatchMax > maxBatch {
 		return fmt.Errorf("ingest.batch_max: %d is outside 1..%d", c.Ingest.BatchMax, maxBatch)

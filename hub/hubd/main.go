@@ -25,6 +25,7 @@ import (
 	"github.com/kentongan/kentongan/hub"
 	"github.com/kentongan/kentongan/hub/account"
 	"github.com/kentongan/kentongan/hub/deadline"
+	"github.com/kentongan/kentongan/hub/enroll"
 	hubhttp "github.com/kentongan/kentongan/hub/http"
 	"github.com/kentongan/kentongan/hub/ingest"
 	"github.com/kentongan/kentongan/hub/mochi"
@@ -59,6 +60,8 @@ type Main struct {
 	Webhooks *webhook.Dispatcher
 	// Accounts are the hub's users, sessions and API tokens (hub/account).
 	Accounts *account.Service
+	// Enroll is device provisioning: the registry, enrollment tokens, the CA (hub/enroll).
+	Enroll *enroll.Service
 
 	mu       sync.Mutex
 	running  bool
@@ -93,6 +96,7 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 		dataDir    = fs.String("data", m.Config.DataDir, "data `dir`ectory: the ticket database lives here")
 		httpAddr   = fs.String("http", m.Config.HTTP.Listen, "HTTP API listen `address`")
 		mqttAddr   = fs.String("mqtt", m.Config.MQTT.Listen, "embedded MQTT broker listen `address`")
+		mqttsAddr  = fs.String("mqtts", m.Config.MQTT.TLSListen, "embedded broker's TLS device listener `address` (\"off\" for none)")
 		brokerURL  = fs.String("broker", m.Config.MQTT.BrokerURL, "external MQTT broker `URL` (tcp://host:1883) instead of the embedded one")
 		demo       = fs.Bool("demo", false, "start the demo kiosk fleet against this hub")
 	)
@@ -117,6 +121,8 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 			m.Config.HTTP.Listen = *httpAddr
 		case "mqtt":
 			m.Config.MQTT.Listen = *mqttAddr
+		case "mqtts":
+			m.Config.MQTT.TLSListen = *mqttsAddr
 		case "broker":
 			m.Config.MQTT.BrokerURL = *brokerURL
 		}
@@ -166,25 +172,53 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.registry = prometheus.NewRegistry()
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	static := make([]hub.Device, 0, len(m.Config.Devices))
+	for _, d := range m.Config.Devices {
+		static = append(static, d.Device())
+	}
+	prov, err := m.openProvisioning(store, static)
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	m.Enroll = prov.svc
+
 	if url := m.Config.MQTT.BrokerURL; url != "" {
 		ext, err := paho.New(paho.Options{URL: url, Logger: log.With("component", "bus")})
 		if err != nil {
 			return fmt.Errorf("hub: %w", err)
 		}
 		m.external, m.bus = ext, ext
+		prov.deviceURL = m.Config.MQTT.DeviceURL
 	} else {
-		b, err := mochi.New(mochi.Options{Listen: m.Config.MQTT.Listen, Logger: log.With("component", "broker")})
+		bo := mochi.Options{Listen: m.Config.MQTT.Listen, DisablePlain: m.Config.MQTT.DisablePlain,
+			Logger: log.With("component", "broker"), Auth: prov.svc, Registerer: m.registry}
+		var public string
+		if tl := m.Config.MQTT.DeviceListen(); tl != "" {
+			var hosts []string
+			public, hosts = m.serverHosts(tl)
+			if bo.TLSConfig, err = prov.ca.ServerTLS(hosts, m.Clock.Now()); err != nil {
+				return fmt.Errorf("hub: %w", err)
+			}
+			bo.TLSListen = tl
+		}
+		b, err := mochi.New(bo)
 		if err != nil {
 			return fmt.Errorf("hub: %w", err)
 		}
 		m.broker, m.bus = b, b
+		prov.broker = b
+		if a := b.TLSAddr(); a != "" {
+			_, port, _ := net.SplitHostPort(a)
+			prov.deviceURL = "mqtts://" + net.JoinHostPort(public, port)
+		}
 		m.registerBrokerMetrics(b)
 	}
 
-	devices := make([]hub.Device, 0, len(m.Config.Devices))
-	for _, d := range m.Config.Devices {
-		devices = append(devices, d.Device())
+	enrolled, err := prov.enrolledDevices(ctx, static, log.Warn)
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
 	}
+	devices := append(static, enrolled...)
 
 	// The router reports refused reloads to ingest's alerts, and ingest does not exist yet.
 	var alertSink func(error)
@@ -243,6 +277,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("hub: %w", err)
 	}
 	m.Service = svc
+	prov.ingest = svc
 	alertSink = svc.RoutingReloaded
 
 	wh, err := webhook.New(webhook.Options{
@@ -299,6 +334,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Routing:  routes,
 		Webhooks: wh,
 		Metrics:  promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry}),
+		Enroll:   prov.svc,
 		Logger:   log.With("component", "http"),
 	})
 	if err := m.http.Open(m.Config.HTTP.Listen); err != nil {
@@ -421,6 +457,7 @@ func (m *Main) closeLocked() error {
 		m.notifier = nil
 	}
 	m.Routes = nil
+	m.Enroll = nil
 	if m.bus != nil {
 		errs = append(errs, m.bus.Close())
 		m.bus, m.broker, m.external = nil, nil, nil
@@ -464,6 +501,16 @@ func (m *Main) MQTTAddr() string {
 	return m.broker.Addr()
 }
 
+// TLSAddr is the embedded broker's TLS device listener's bound address; "" when there is none.
+func (m *Main) TLSAddr() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.broker == nil {
+		return ""
+	}
+	return m.broker.TLSAddr()
+}
+
 // BrokerURL is what kiosks should connect to: the external broker's URL, or the embedded
 // broker's address as tcp://host:port, with a wildcard host replaced by 127.0.0.1.
 func (m *Main) BrokerURL() string {
@@ -480,6 +527,9 @@ func (m *Main) brokerURLLocked() string {
 		return ""
 	}
 	addr := m.broker.Addr()
+	if addr == "" {
+		return "" // the plain listener is off; kiosks enroll and get their URL then
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "tcp://" + addr

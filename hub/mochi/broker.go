@@ -11,6 +11,7 @@ package mochi
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kentongan/kentongan/hub"
 )
@@ -46,10 +48,23 @@ type Options struct {
 	// MaximumClientWritesPending is the per-client outbound queue; default 8192. Each client
 	// preallocates it, so it stays modest.
 	MaximumClientWritesPending int32
+
+	// DisablePlain turns the plain TCP listener (Listen) off, leaving only the TLS one.
+	DisablePlain bool
+	// TLSListen is the address of the device listener: TLS, client certificates required
+	// and verified by TLSConfig (enroll.CA.ServerTLS); "" has none. "127.0.0.1:0" picks a free
+	// port, which TLSAddr reports.
+	TLSListen string
+	TLSConfig *tls.Config
+	// Auth is the device registry that authenticates certificates and keeps enrolled devices
+	// off the plain listener; nil accepts no device certificate.
+	Auth DeviceAuth
+	// Registerer, if set, gets kentongan_hub_broker_refused_total{reason}.
+	Registerer prometheus.Registerer
 }
 
 func (o *Options) fill() {
-	if o.Listen == "" {
+	if o.Listen == "" && !o.DisablePlain {
 		o.Listen = ":1883"
 	}
 	if o.Logger == nil {
@@ -72,9 +87,16 @@ func (o *Options) fill() {
 // Broker is a running embedded broker. It implements hub.Bus.
 type Broker struct {
 	srv     *mochi.Server
-	tcp     *listeners.TCP
+	tcp     *listeners.TCP // nil with Options.DisablePlain
+	tls     *tlsListener   // nil without Options.TLSListen
 	log     *slog.Logger
 	nextSub atomic.Int64
+	auth    DeviceAuth
+	sec     *SecurityHook
+	refused *prometheus.CounterVec
+	// refusedN mirrors refused for Refused, without a metrics scrape.
+	refusedMu sync.Mutex
+	refusedN  map[string]uint64
 
 	mu      sync.Mutex
 	serving bool
@@ -99,17 +121,88 @@ func New(opts Options) (*Broker, error) {
 		Logger:       log,
 		InlineClient: true,
 	})
-	if err := srv.AddHook(new(AllowAuthHook), nil); err != nil {
-		return nil, fmt.Errorf("embedded broker: add auth hook: %w", err)
+	b := &Broker{srv: srv, log: log, auth: opts.Auth, refusedN: map[string]uint64{}}
+	b.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kentongan_hub_broker_refused_total",
+		Help: "Clients, publishes and subscriptions the embedded broker refused, by reason.",
+	}, []string{"reason"})
+	for _, r := range refusalReasons {
+		b.refused.WithLabelValues(r)
 	}
-	if err := srv.AddHook(new(DeviceACLHook), nil); err != nil {
-		return nil, fmt.Errorf("embedded broker: add ACL hook: %w", err)
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(b.refused); err != nil {
+			return nil, fmt.Errorf("embedded broker: register metrics: %w", err)
+		}
 	}
-	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: opts.Listen})
-	if err := srv.AddListener(tcp); err != nil {
-		return nil, fmt.Errorf("embedded broker: listen on %s: %w", opts.Listen, err)
+	b.sec = &SecurityHook{b: b, ids: map[*mochi.Client]identity{}}
+	if err := srv.AddHook(b.sec, nil); err != nil {
+		return nil, fmt.Errorf("embedded broker: add security hook: %w", err)
 	}
-	return &Broker{srv: srv, tcp: tcp, log: log}, nil
+	if opts.DisablePlain && opts.TLSListen == "" {
+		return nil, errors.New("embedded broker: both listeners are off")
+	}
+	if !opts.DisablePlain {
+		b.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: opts.Listen})
+		if err := srv.AddListener(b.tcp); err != nil {
+			return nil, fmt.Errorf("embedded broker: listen on %s: %w", opts.Listen, err)
+		}
+	}
+	if opts.TLSListen != "" {
+		if opts.TLSConfig == nil || len(opts.TLSConfig.Certificates) == 0 || opts.TLSConfig.ClientCAs == nil {
+			return nil, errors.New("embedded broker: the TLS listener needs a server certificate and the CA of client certificates")
+		}
+		cfg := opts.TLSConfig.Clone()
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		b.tls = &tlsListener{address: opts.TLSListen, cfg: cfg, onFail: func(remote string, err error) {
+			b.countRefusal(RefuseTLSHandshake)
+			b.log.Warn("broker refused client", "reason", RefuseTLSHandshake, "listener", tlsListenerID, "remote", remote, "err", err)
+		}}
+		if err := srv.AddListener(b.tls); err != nil {
+			if b.tcp != nil {
+				b.tcp.Close(func(string) {})
+			}
+			return nil, fmt.Errorf("embedded broker: TLS listen on %s: %w", opts.TLSListen, err)
+		}
+	}
+	return b, nil
+}
+
+// DisconnectDevice drops every connection of a device at once: those authenticated by its
+// certificate and any using its client ID. It returns how many it dropped.
+func (b *Broker) DisconnectDevice(deviceID string) int {
+	seen := map[*mochi.Client]bool{}
+	for _, cl := range b.sec.clientsOf(deviceID) {
+		seen[cl] = true
+	}
+	if cl, ok := b.srv.Clients.Get(KioskClientPrefix + deviceID); ok {
+		seen[cl] = true
+	}
+	n := 0
+	for cl := range seen {
+		if cl.Net.Inline || cl.Closed() {
+			continue
+		}
+		_ = b.srv.DisconnectClient(cl, packets.ErrNotAuthorized)
+		n++
+	}
+	if n > 0 {
+		b.log.Warn("broker disconnected device", "device", deviceID, "connections", n)
+	}
+	return n
+}
+
+// Refused is how many refusals of reason the broker has counted.
+func (b *Broker) Refused(reason string) uint64 {
+	b.refusedMu.Lock()
+	defer b.refusedMu.Unlock()
+	return b.refusedN[reason]
+}
+
+func (b *Broker) countRefusal(reason string) {
+	b.refused.WithLabelValues(reason).Inc()
+	b.refusedMu.Lock()
+	b.refusedN[reason]++
+	b.refusedMu.Unlock()
 }
 
 // Serve starts accepting connections. It returns at once.
@@ -126,12 +219,26 @@ func (b *Broker) Serve() error {
 		return fmt.Errorf("embedded broker: serve: %w", err)
 	}
 	b.serving = true
-	b.log.Info("embedded MQTT broker listening", "addr", b.Addr())
+	b.log.Info("embedded MQTT broker listening", "addr", b.Addr(), "tls_addr", b.TLSAddr())
 	return nil
 }
 
-// Addr is the address the TCP listener is bound to, with the real port when Listen asked for 0.
-func (b *Broker) Addr() string { return b.tcp.Address() }
+// Addr is the address the plain TCP listener is bound to, with the real port when Listen asked
+// for 0; "" when it is off.
+func (b *Broker) Addr() string {
+	if b.tcp == nil {
+		return ""
+	}
+	return b.tcp.Address()
+}
+
+// TLSAddr is the address the TLS device listener is bound to; "" when there is none.
+func (b *Broker) TLSAddr() string {
+	if b.tls == nil {
+		return ""
+	}
+	return b.tls.Address()
+}
 
 // Subscribe registers an inline subscription. h runs in the publishing client's goroutine after
 // mochi has sent that client its PUBACK; while h blocks, that client's messages wait in TCP.
@@ -210,9 +317,11 @@ const closeTimeout = 5 * time.Second
 // stopping). So the listener is taken out of mochi's hands and closed without that callback,
 // every client is disconnected here, and mochi's Close then finds nothing left to close.
 func (b *Broker) closeClients() {
-	if l, ok := b.srv.Listeners.Get(b.tcp.ID()); ok {
-		b.srv.Listeners.Delete(b.tcp.ID())
-		l.Close(func(string) {})
+	for _, id := range []string{"tcp", tlsListenerID} {
+		if l, ok := b.srv.Listeners.Get(id); ok {
+			b.srv.Listeners.Delete(id)
+			l.Close(func(string) {})
+		}
 	}
 	deadline := time.Now().Add(closeTimeout)
 	quiet := 0

@@ -2,47 +2,168 @@ package mochi
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
 	"strings"
+	"sync"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/kentongan/kentongan/hub/enroll"
 	"github.com/kentongan/kentongan/mqtt"
 )
 
 // KioskClientPrefix starts the MQTT client ID of every kiosk: "kentongand-" + device ID.
 const KioskClientPrefix = "kentongand-"
 
-// AllowAuthHook lets every client connect. Real credentials are a later issue; until then the
-// broker must only listen where kiosks and the 112 centre's own network can reach it.
-type AllowAuthHook struct {
+// DeviceAuth is the device registry as the broker asks it (hub/enroll.Service).
+type DeviceAuth interface {
+	// CheckDevice returns "" if a client presenting a CA-verified certificate for deviceID
+	// with this SHA-256 fingerprint may connect, else the reason it may not.
+	CheckDevice(ctx context.Context, deviceID, certFingerprint string) string
+	// Enrolled reports whether deviceID holds credentials, so that it may connect only with
+	// them, on the TLS listener.
+	Enrolled(ctx context.Context, deviceID string) bool
+	// Seen records that the device connected.
+	Seen(ctx context.Context, deviceID string)
+}
+
+// Refusal reasons, the label of kentongan_hub_broker_refused_total. CheckDevice adds its own
+// (unknown_device, revoked, superseded_certificate).
+const (
+	RefuseTLSHandshake     = "tls_handshake"      // no, an untrusted, or a stolen-without-key certificate
+	RefuseNoIdentity       = "no_identity"        // a CA certificate that names no device or service
+	RefuseClientIDMismatch = "client_id_mismatch" // a device certificate used under another client ID
+	RefuseEnrolledOnPlain  = "enrolled_on_plain"  // an enrolled device's client ID on the listener without credentials
+	RefuseACLPublish       = "acl_publish"        // a publish outside the client's own topics
+	RefuseACLSubscribe     = "acl_subscribe"      // a subscription outside them
+	RefuseForeignWill      = "foreign_will"       // a Last Will outside them
+	RefuseUnknownDevice    = enroll.RefuseUnknownDevice
+	RefuseRevoked          = enroll.RefuseRevoked
+	RefuseSuperseded       = enroll.RefuseSuperseded
+	refuseStoreError       = enroll.RefuseStoreError
+)
+
+var refusalReasons = []string{RefuseTLSHandshake, RefuseNoIdentity, RefuseClientIDMismatch, RefuseEnrolledOnPlain,
+	RefuseACLPublish, RefuseACLSubscribe, RefuseForeignWill, RefuseUnknownDevice, RefuseRevoked, RefuseSuperseded, refuseStoreError}
+
+// identity is who an authenticated client of the TLS listener is: a device or a service.
+type identity = enroll.Identity
+
+// SecurityHook authenticates clients and authorises their topics.
+//
+// On the TLS listener the identity comes from the client certificate (verified against the
+// hub's CA during the handshake): a device certificate's device must be registered, not
+// revoked, and the certificate its current one; the client ID must be the device's
+// ("kentongand-<device>"), so that no device can take over another's session. A device is
+// then confined to its own topics by that identity. A service certificate is not confined.
+//
+// On the plain listener, kept for the demo, tests and kiosks of the hub's config file, a
+// client ID of the kiosk form confines the client to that kiosk's topics, and a client ID of
+// an enrolled device is refused: an enrolled device speaks only with its credentials.
+type SecurityHook struct {
 	mochi.HookBase
+	b *Broker
+
+	mu  sync.Mutex
+	ids map[*mochi.Client]identity
 }
 
 // ID identifies the hook in mochi's logs.
-func (h *AllowAuthHook) ID() string { return "kentongan-allow-auth" }
+func (h *SecurityHook) ID() string { return "kentongan-security" }
 
-// Provides says the hook decides authentication, and nothing else: mochi allows an ACL check if
-// any hook allows it, so an allow-all hook that also answered ACL checks would void DeviceACLHook.
-func (h *AllowAuthHook) Provides(b byte) bool { return b == mochi.OnConnectAuthenticate }
-
-// OnConnectAuthenticate allows the connection.
-func (h *AllowAuthHook) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
-
-// DeviceACLHook confines a kiosk (client ID "kentongand-<device>") to its own topics: it may
-// publish only under kentongan/v1/devices/<device>/, subscribe only to its own ack and command
-// topics, and leave a Last Will only under its own topics. Other clients (operator tools, test
-// publishers, bridges) are not confined until credentials exist.
-type DeviceACLHook struct {
-	mochi.HookBase
+// Provides says which hook methods are implemented. mochi allows an ACL check if any hook
+// allows it, so this must stay the only hook that answers them.
+func (h *SecurityHook) Provides(b byte) bool {
+	return bytes.Contains([]byte{mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnConnect, mochi.OnDisconnect}, []byte{b})
 }
 
-// ID identifies the hook in mochi's logs.
-func (h *DeviceACLHook) ID() string { return "kentongan-device-acl" }
+func (h *SecurityHook) refuse(cl *mochi.Client, reason string, args ...any) {
+	h.b.countRefusal(reason)
+	h.b.log.Warn("broker refused client", append([]any{"reason", reason, "client", cl.ID, "listener", cl.Net.Listener,
+		"remote", cl.Net.Remote}, args...)...)
+}
 
-// Provides says which hook methods are implemented.
-func (h *DeviceACLHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mochi.OnACLCheck, mochi.OnConnect}, []byte{b})
+// OnConnectAuthenticate decides whether the client may connect; see SecurityHook.
+func (h *SecurityHook) OnConnectAuthenticate(cl *mochi.Client, _ packets.Packet) bool {
+	if cl.Net.Inline {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if cl.Net.Listener != tlsListenerID {
+		dev, kiosk := kioskDevice(cl.ID)
+		if kiosk && dev != "" && h.b.auth != nil && h.b.auth.Enrolled(ctx, dev) {
+			h.refuse(cl, RefuseEnrolledOnPlain, "device", dev)
+			return false
+		}
+		return true
+	}
+	tc, ok := cl.Net.Conn.(*tls.Conn)
+	if !ok {
+		h.refuse(cl, RefuseTLSHandshake, "err", "not a TLS connection")
+		return false
+	}
+	st := tc.ConnectionState()
+	if len(st.PeerCertificates) == 0 {
+		h.refuse(cl, RefuseTLSHandshake, "err", "no client certificate")
+		return false
+	}
+	leaf := st.PeerCertificates[0]
+	id, ok := enroll.IdentityOf(leaf)
+	if !ok {
+		h.refuse(cl, RefuseNoIdentity, "subject", leaf.Subject.String())
+		return false
+	}
+	if id.Device != "" {
+		if cl.ID != KioskClientPrefix+id.Device {
+			h.refuse(cl, RefuseClientIDMismatch, "device", id.Device)
+			return false
+		}
+		if h.b.auth == nil {
+			h.refuse(cl, RefuseUnknownDevice, "device", id.Device, "err", "no device registry")
+			return false
+		}
+		if reason := h.b.auth.CheckDevice(ctx, id.Device, enroll.Fingerprint(leaf.Raw)); reason != "" {
+			h.refuse(cl, reason, "device", id.Device, "serial", leaf.SerialNumber.Text(16))
+			return false
+		}
+		h.b.auth.Seen(ctx, id.Device)
+	}
+	h.mu.Lock()
+	h.ids[cl] = id
+	h.mu.Unlock()
+	h.b.log.Info("client authenticated", "client", cl.ID, "device", id.Device, "service", id.Service, "remote", cl.Net.Remote)
+	return true
+}
+
+func (h *SecurityHook) identity(cl *mochi.Client) (identity, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	id, ok := h.ids[cl]
+	return id, ok
+}
+
+// OnDisconnect forgets the client's identity.
+func (h *SecurityHook) OnDisconnect(cl *mochi.Client, _ error, _ bool) {
+	h.mu.Lock()
+	delete(h.ids, cl)
+	h.mu.Unlock()
+}
+
+// devices returns the connected clients authenticated as device.
+func (h *SecurityHook) clientsOf(device string) []*mochi.Client {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []*mochi.Client
+	for cl, id := range h.ids {
+		if id.Device == device {
+			out = append(out, cl)
+		}
+	}
+	return out
 }
 
 // kioskDevice returns the device a client ID claims, and whether the client is a kiosk at all.
@@ -58,37 +179,55 @@ func kioskDevice(clientID string) (device string, kiosk bool) {
 	return dev, true
 }
 
-// Allowed reports whether the client may publish (write) or subscribe to and receive (!write)
-// topic. It is the ACL as a plain function, so that it can be tested without a broker.
+// Allowed reports whether a client of the plain listener may publish (write) or subscribe to
+// and receive (!write) topic, judged by its client ID. It is the ACL as a plain function, so
+// that it can be tested without a broker.
 func Allowed(clientID, topic string, write bool) bool {
 	dev, kiosk := kioskDevice(clientID)
 	if !kiosk {
 		return true
 	}
-	if dev == "" {
+	return DeviceAllowed(dev, topic, write)
+}
+
+// DeviceAllowed is the ACL of a device: it may publish only under
+// kentongan/v1/devices/<device>/, and subscribe only to its own ack and command topics.
+func DeviceAllowed(device, topic string, write bool) bool {
+	if device == "" || mqtt.ValidateDeviceID(device) != nil {
 		return false
 	}
 	if write {
-		return strings.HasPrefix(topic, mqtt.Root+"/devices/"+dev+"/")
+		return strings.HasPrefix(topic, mqtt.Root+"/devices/"+device+"/")
 	}
-	return topic == mqtt.Topic(dev, mqtt.KindAck) || topic == mqtt.Topic(dev, mqtt.KindCommand)
+	return topic == mqtt.Topic(device, mqtt.KindAck) || topic == mqtt.Topic(device, mqtt.KindCommand)
 }
 
-// OnACLCheck applies Allowed.
-func (h *DeviceACLHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
-	ok := Allowed(cl.ID, topic, write)
+// OnACLCheck applies the authenticated identity's ACL, or Allowed on the plain listener.
+func (h *SecurityHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
+	var ok bool
+	if id, known := h.identity(cl); known {
+		ok = id.Service != "" || DeviceAllowed(id.Device, topic, write)
+	} else {
+		ok = cl.Net.Inline || (cl.Net.Listener != tlsListenerID && Allowed(cl.ID, topic, write))
+	}
 	if !ok {
-		h.Log.Warn("refused by device ACL", "client", cl.ID, "topic", topic, "write", write, "remote", cl.Net.Remote)
+		reason := RefuseACLSubscribe
+		if write {
+			reason = RefuseACLPublish
+		}
+		h.refuse(cl, reason, "topic", topic)
 	}
 	return ok
 }
 
 // OnConnect refuses a kiosk whose Last Will would publish outside its own topics: mochi sends a
-// will without an ACL check, so without this a kiosk could mark another kiosk offline.
-func (h *DeviceACLHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
+// will without an ACL check, so without this a kiosk could mark another kiosk offline. It runs
+// before authentication, so it judges by client ID, which authentication then ties to the
+// certificate.
+func (h *SecurityHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 	if !pk.Connect.WillFlag || Allowed(cl.ID, pk.Connect.WillTopic, true) {
 		return nil
 	}
-	h.Log.Warn("refused kiosk with a foreign Last Will", "client", cl.ID, "will_topic", pk.Connect.WillTopic, "remote", cl.Net.Remote)
+	h.refuse(cl, RefuseForeignWill, "will_topic", pk.Connect.WillTopic)
 	return packets.ErrNotAuthorized
 }
