@@ -421,9 +421,8 @@ func TestSMSDeleteFailureReadAgainOneIncident(t *testing.T) {
 	sim.FailNext("AT+CMGD", "+CMS ERROR: 500")
 	deliver(t, sim, rtHead, "DARURAT KECELAKAAN motor di jalan raya")
 	waitStats(t, d, "the failed delete counted", func(s SMSStats) bool { return s.DeleteErrors == 1 })
-	if n := len(sim.Stored()); n != 1 {
-		t.Fatalf("%d messages in the SIM after the failed delete, want it kept", n)
-	}
+	// The message stays in the SIM until it is read again: by the replug below, or already by
+	// the +CMTI read racing the start-up listing (both are real ways to read it twice).
 	waitSMSIncidents(t, d, 1)
 
 	if err := sim.Replug(); err != nil {
