@@ -24,6 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kentongan/kentongan/hub"
+	"github.com/kentongan/kentongan/hub/yamlkey"
 	"github.com/kentongan/kentongan/mqtt"
 )
 
@@ -220,43 +221,7 @@ func typeError(root *yaml.Node, err error) error {
 	if strings.HasPrefix(what, "field ") && strings.Contains(what, " not found in type ") {
 		what = "unknown key"
 	}
-	return &Error{Line: line, Key: keyAtLine(root, line), Msg: what}
-}
-
-// keyAtLine returns the dotted path of the deepest key (or sequence item) on a line.
-func keyAtLine(n *yaml.Node, line int) string {
-	best, bestDepth := "", -1
-	var walk func(n *yaml.Node, path string, depth int)
-	walk = func(n *yaml.Node, path string, depth int) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(c, path, depth)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				p := k.Value
-				if path != "" {
-					p = path + "." + k.Value
-				}
-				if k.Line == line && depth > bestDepth {
-					best, bestDepth = p, depth
-				}
-				walk(v, p, depth+1)
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				p := fmt.Sprintf("%s[%d]", path, i)
-				if c.Kind == yaml.ScalarNode && c.Line == line && depth > bestDepth {
-					best, bestDepth = p, depth
-				}
-				walk(c, p, depth+1)
-			}
-		}
-	}
-	walk(n, "", 0)
-	return best
+	return &Error{Line: line, Key: yamlkey.AtLine(root, line), Msg: what}
 }
 
 // checker builds a Table, keeping the first mistake with its line.
