@@ -5,26 +5,12 @@ import (
 	"testing"
 
 	"github.com/kentongan/kentongan/daemon/report"
+	"github.com/kentongan/kentongan/drivers/modem/pdu"
 )
 
 // gsm7Len counts the septets of s in the GSM 03.38 default alphabet, extension characters
 // counting two; ok is false when s has a character outside it.
-func gsm7Len(s string) (n int, ok bool) {
-	const basic = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
-		"¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-	const extension = "^{}\\[~]|€\f"
-	for _, r := range s {
-		switch {
-		case strings.ContainsRune(basic, r):
-			n++
-		case strings.ContainsRune(extension, r):
-			n += 2
-		default:
-			return n, false
-		}
-	}
-	return n, true
-}
+func gsm7Len(s string) (n int, ok bool) { return pdu.GSM7Len(s) }
 
 func TestHelpText(t *testing.T) {
 	for _, lang := range []string{"id", "en"} {

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/kentongan/kentongan/drivers/modem/pdu"
 )
 
 // SMSLen is what one SMS holds in the GSM 7-bit default alphabet, in septets. A single character
@@ -11,23 +13,16 @@ import (
 // is kept inside it.
 const SMSLen = 160
 
-// The GSM 03.38 default alphabet and its extension table (whose characters take two septets).
-const (
-	gsmBasic = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
-		"¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-	gsmExtension = "^{}\\[~]|€"
-)
-
 // septets is the length of s in an SMS, s being in the GSM alphabet.
 func septets(s string) int {
-	n := 0
-	for _, r := range s {
-		n++
-		if strings.ContainsRune(gsmExtension, r) {
-			n++
-		}
-	}
+	n, _ := pdu.GSM7Len(s)
 	return n
+}
+
+// inGSM7 reports whether r is in the GSM 03.38 default alphabet or its extension table.
+func inGSM7(r rune) bool {
+	_, ok := pdu.GSM7Len(string(r))
+	return ok
 }
 
 // lookalikes are characters outside the GSM alphabet that operators' keyboards, word processors
@@ -58,7 +53,7 @@ func clean(s string) string {
 		}
 		var out string
 		switch {
-		case strings.ContainsRune(gsmBasic, r) || strings.ContainsRune(gsmExtension, r):
+		case inGSM7(r):
 			out = string(r)
 		case lookalikes[r] != "":
 			out = lookalikes[r]

@@ -4,27 +4,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kentongan/kentongan/drivers/modem/pdu"
 	"github.com/kentongan/kentongan/hub/reply"
 )
 
 // gsm7Len counts the septets of s in the GSM 03.38 default alphabet, extension characters
-// counting two; ok is false when s has a character outside it, which would send the SMS as UCS-2.
-func gsm7Len(s string) (n int, ok bool) {
-	const basic = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
-		"¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-	const extension = "^{}\\[~]|€\f"
-	for _, r := range s {
-		switch {
-		case strings.ContainsRune(basic, r):
-			n++
-		case strings.ContainsRune(extension, r):
-			n += 2
-		default:
-			return n, false
-		}
-	}
-	return n, true
-}
+// counting two; ok is false when s has a character outside it.
+func gsm7Len(s string) (n int, ok bool) { return pdu.GSM7Len(s) }
 
 // checkSMS fails unless text is one GSM 7-bit SMS.
 func checkSMS(t *testing.T, what, text string) {

@@ -54,6 +54,20 @@ func gsm7Septets(r rune) int {
 	return len(gsm7Code[r])
 }
 
+// GSM7Len returns how many septets s takes in the GSM 7-bit default alphabet, a character of the
+// extension table counting two, and whether every character of s is in it. One SMS holds 160.
+func GSM7Len(s string) (septets int, ok bool) {
+	ok = true
+	for _, r := range s {
+		n := gsm7Septets(r)
+		if n == 0 {
+			ok = false
+		}
+		septets += n
+	}
+	return septets, ok
+}
+
 // encodeGSM7 returns the unpacked septets of text, or false if a rune has no GSM7 code.
 func encodeGSM7(text string) ([]byte, bool) {
 	out := make([]byte, 0, len(text))

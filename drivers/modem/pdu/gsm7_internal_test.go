@@ -123,3 +123,23 @@ func TestRelativeValidity(t *testing.T) {
 		}
 	}
 }
+
+func TestGSM7Len(t *testing.T) {
+	for _, tc := range []struct {
+		s  string
+		n  int
+		ok bool
+	}{
+		{"", 0, true},
+		{"Laporan diterima. No tiket 112-000123", 37, true},
+		{"{€}", 6, true},      // extension characters take two septets
+		{"é@£", 3, true},      // in the default alphabet, not ASCII
+		{"jalan 🚧", 6, false}, // an emoji sends the message as UCS-2
+		{"“kutip”", 5, false},
+	} {
+		n, ok := GSM7Len(tc.s)
+		if n != tc.n || ok != tc.ok {
+			t.Errorf("GSM7Len(%q) = %d, %v; want %d, %v", tc.s, n, ok, tc.n, tc.ok)
+		}
+	}
+}
