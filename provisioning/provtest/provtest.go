@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/creack/pty"
+	"github.com/kentongan/kentongan/drivers/serialport"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,7 +45,7 @@ func New() (*Cable, error) {
 		return nil, fmt.Errorf("make pty master non-blocking: %w", err)
 	}
 	master := os.NewFile(uintptr(fd), "/dev/ptmx")
-	if err := makeRaw(sl); err != nil {
+	if err := serialport.MakeRaw(sl); err != nil {
 		master.Close()
 		sl.Close()
 		return nil, err
@@ -58,35 +59,4 @@ func (c *Cable) Pull() {
 		c.master.Close()
 		c.slave.Close()
 	})
-}
-
-// makeRaw turns off the tty's line discipline: no echo, no CR/LF translation, no signals.
-func makeRaw(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("raw mode for %s: %w", f.Name(), err)
-	}
-	var ierr error
-	err = rc.Control(func(fd uintptr) {
-		t, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
-		if err != nil {
-			ierr = err
-			return
-		}
-		t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		t.Oflag &^= unix.OPOST
-		t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		t.Cflag &^= unix.CSIZE | unix.PARENB
-		t.Cflag |= unix.CS8
-		t.Cc[unix.VMIN] = 1
-		t.Cc[unix.VTIME] = 0
-		ierr = unix.IoctlSetTermios(int(fd), unix.TCSETS, t)
-	})
-	if err == nil {
-		err = ierr
-	}
-	if err != nil {
-		return fmt.Errorf("raw mode for %s: %w", f.Name(), err)
-	}
-	return nil
 }

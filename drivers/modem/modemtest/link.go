@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/creack/pty"
+	"github.com/kentongan/kentongan/drivers/serialport"
 	"golang.org/x/sys/unix"
 )
 
@@ -46,44 +47,12 @@ func openLink() (*link, error) {
 		return nil, fmt.Errorf("make pty master non-blocking: %w", err)
 	}
 	master := os.NewFile(uintptr(fd), "/dev/ptmx")
-	if err := makeRaw(sl); err != nil {
+	if err := serialport.MakeRaw(sl); err != nil {
 		master.Close()
 		sl.Close()
 		return nil, err
 	}
 	return &link{master: master, slave: sl, done: make(chan struct{}), wake: make(chan struct{}, 1)}, nil
-}
-
-// makeRaw puts the slave in raw mode before the code under test opens it, so that whatever it
-// does with termios, CR is not turned into LF and Ctrl-Z and ESC are not taken as signals.
-func makeRaw(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("raw mode for %s: %w", f.Name(), err)
-	}
-	var ierr error
-	err = rc.Control(func(fd uintptr) {
-		t, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
-		if err != nil {
-			ierr = err
-			return
-		}
-		t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		t.Oflag &^= unix.OPOST
-		t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		t.Cflag &^= unix.CSIZE | unix.PARENB
-		t.Cflag |= unix.CS8
-		t.Cc[unix.VMIN] = 1
-		t.Cc[unix.VTIME] = 0
-		ierr = unix.IoctlSetTermios(int(fd), unix.TCSETS, t)
-	})
-	if err == nil {
-		err = ierr
-	}
-	if err != nil {
-		return fmt.Errorf("raw mode for %s: %w", f.Name(), err)
-	}
-	return nil
 }
 
 // push queues bytes for the host. Writing happens on the link's own goroutine so that the
