@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/kentongan/kentongan/hub"
+	"github.com/kentongan/kentongan/hub/account"
+	"github.com/kentongan/kentongan/hub/enroll"
 	"github.com/kentongan/kentongan/hub/sqlite"
 	"github.com/kentongan/kentongan/hub/storetest"
 )
@@ -22,6 +24,32 @@ func TestStore(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "tickets.db")
 		return func(clock hub.Clock) (hub.Store, error) {
 			return sqlite.Open(context.Background(), path, sqlite.Options{Clock: clock, Logger: quiet})
+		}
+	})
+}
+
+func TestAccountStore(t *testing.T) {
+	storetest.RunAccounts(t, func(t *testing.T) storetest.AccountsOpener {
+		path := filepath.Join(t.TempDir(), "hub.db")
+		return func() (account.Store, io.Closer, error) {
+			s, err := sqlite.Open(context.Background(), path, sqlite.Options{Logger: quiet})
+			if err != nil {
+				return nil, nil, err
+			}
+			return s.Accounts(), s, nil
+		}
+	})
+}
+
+func TestEnrollStore(t *testing.T) {
+	storetest.RunEnroll(t, func(t *testing.T) storetest.EnrollOpener {
+		path := filepath.Join(t.TempDir(), "hub.db")
+		return func() (enroll.Store, io.Closer, error) {
+			s, err := sqlite.Open(context.Background(), path, sqlite.Options{Logger: quiet})
+			if err != nil {
+				return nil, nil, err
+			}
+			return s.Devices(), s, nil
 		}
 	})
 }

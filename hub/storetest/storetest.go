@@ -1,5 +1,6 @@
-// Package storetest pins down the semantics every hub.Store must have, so that each
-// implementation (SQLite now, PostgreSQL later) runs through the same test.
+// Package storetest pins down the semantics every store must have, so that each implementation
+// (hub/sqlite, hub/postgres) runs through the same tests: Run for hub.Store, RunAccounts for
+// account.Store and RunEnroll for enroll.Store.
 package storetest
 
 import (
@@ -14,7 +15,9 @@ import (
 )
 
 // Opener opens one store, the same one on every call, so that Run can close and reopen it to
-// check durability. The store must take its time from clock.
+// check durability. The store must take its time from clock. Two handles opened by it may be
+// open at once, as two hub replicas on one database (or two processes on one SQLite file)
+// would be: Run checks that they ingest and change tickets correctly side by side.
 type Opener func(clock hub.Clock) (hub.Store, error)
 
 // Clock is a hub.Clock that tests set by hand.
@@ -54,10 +57,14 @@ func Run(t *testing.T, newOpener func(t *testing.T) Opener) {
 		{"InvalidItemDoesNotSpoilBatch", testInvalidItem},
 		{"NumbersUniqueAndIncreasing", testNumbers},
 		{"ConcurrentIngest", testConcurrentIngest},
+		{"TwoHandlesIngestSameIncidents", testTwoHandlesIngest},
+		{"TwoHandlesRaceChanges", testTwoHandlesChanges},
+		{"EventLogReadInOrder", testEventLogInOrder},
 		{"Acknowledge", testAcknowledge},
 		{"AcknowledgeRefusals", testAcknowledgeRefusals},
 		{"Transition", testTransition},
 		{"LookupByIncidentAndUnverified", testLookup},
+		{"OddText", testOddText},
 		{"List", testList},
 		{"ReopenKeepsData", testReopen},
 		{"RoutingAndDeadlinesKept", testRoutingKept},
@@ -76,6 +83,7 @@ func Run(t *testing.T, newOpener func(t *testing.T) Opener) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each subtest has a database of its own
 			tt.f(t, newOpener(t))
 		})
 	}
@@ -593,5 +601,26 @@ func testLookup(t *testing.T, open Opener) {
 	other, err := s.Ticket(ctx, incident("kiosk-1", 8).IncidentID)
 	if err != nil || other.Unverified || other.ID == tk.ID {
 		t.Errorf("second ticket %+v, %v", other, err)
+	}
+}
+
+// testOddText: an SMS may carry a NUL or bytes that are not UTF-8. A store that cannot hold
+// them may replace them, but the report becomes a ticket, never an error (its kiosk would
+// re-send it for ever), and a replay finds that ticket.
+func testOddText(t *testing.T, open Opener) {
+	s := openStore(t, open, NewClock(epoch))
+	in := incident("kiosk-1", 1)
+	in.Text, in.Reporter = "api\x00 di gang \xff\xfe mawar", "+62812\x00"
+	tk := mustTicket(t, ingest(t, s, in)[0])
+	if !strings.Contains(tk.Text, "di gang") || !strings.Contains(tk.Text, "mawar") {
+		t.Errorf("text %q lost the readable part of %q", tk.Text, in.Text)
+	}
+	got := getTicket(t, s, tk.ID)
+	if got.Text != tk.Text || got.Reporter != tk.Reporter {
+		t.Errorf("stored text %q reporter %q, but ingest answered %q %q", got.Text, got.Reporter, tk.Text, tk.Reporter)
+	}
+	replay := ingest(t, s, in)[0]
+	if replay.Err != nil || !replay.Existing || replay.Ticket.ID != tk.ID {
+		t.Errorf("replay: %+v, want the same ticket", replay)
 	}
 }
