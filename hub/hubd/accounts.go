@@ -9,14 +9,13 @@ import (
 	"github.com/kentongan/kentongan/hub"
 	"github.com/kentongan/kentongan/hub/account"
 	"github.com/kentongan/kentongan/hub/route"
-	"github.com/kentongan/kentongan/hub/sqlite"
 )
 
 // openAccounts makes the account service over the hub's database. Agency users must name an
 // agency of the routing configuration in force.
-func (m *Main) openAccounts(ctx context.Context, store *sqlite.Store, routes *route.Router) (*account.Service, error) {
+func (m *Main) openAccounts(ctx context.Context, store account.Store, routes *route.Router) (*account.Service, error) {
 	svc, err := account.NewService(account.Options{
-		Store:  store.Accounts(),
+		Store:  store,
 		Clock:  m.Clock,
 		Logger: m.Logger.With("component", "accounts"),
 		AgencyExists: func(id string) bool {

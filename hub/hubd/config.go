@@ -27,6 +27,8 @@ import (
 // DefaultConfig for defaults.
 type Config struct {
 	DataDir     string            `yaml:"data_dir"`
+	Store       StoreConfig       `yaml:"store"`
+	Leader      LeaderConfig      `yaml:"leader"`
 	HTTP        HTTPConfig        `yaml:"http"`
 	MQTT        MQTTConfig        `yaml:"mqtt"`
 	Ingest      IngestConfig      `yaml:"ingest"`
@@ -36,6 +38,33 @@ type Config struct {
 	FalseAlarms FalseAlarmConfig  `yaml:"false_alarms"`
 	Webhooks    WebhookConfig     `yaml:"webhooks"`
 	Devices     []DeviceConfig    `yaml:"devices"`
+}
+
+// StoreConfig is the "store" section: where tickets, accounts and the device registry live.
+type StoreConfig struct {
+	// PostgresURL selects PostgreSQL (postgres://user@host/db) instead of the SQLite file in
+	// data_dir; hub replicas share one database (docs/scale-out.md). PostgresURLEnv names an
+	// environment variable holding it instead, so that the password stays out of the file.
+	PostgresURL    string `yaml:"postgres_url"`
+	PostgresURLEnv string `yaml:"postgres_url_env"`
+	// MaxConns is the PostgreSQL connection pool's size; default 10.
+	MaxConns int `yaml:"max_conns"`
+}
+
+// PostgresDSN is the PostgreSQL DSN in force, "" for SQLite.
+func (c StoreConfig) PostgresDSN() string {
+	if c.PostgresURLEnv != "" {
+		return os.Getenv(c.PostgresURLEnv)
+	}
+	return c.PostgresURL
+}
+
+// LeaderConfig is the "leader" section: how replicas on PostgreSQL elect the one that runs
+// deadline marks, alert notifications and webhooks (hub/leader).
+type LeaderConfig struct {
+	// Retry is how often a replica that does not lead tries to; default (0 too) 3s. The leader
+	// checks its lock's connection three times as often.
+	Retry time.Duration `yaml:"retry"`
 }
 
 // RoutingConfig is the "routing" section: where tickets go (hub/route, docs/routing.md).
@@ -106,7 +135,26 @@ type MQTTConfig struct {
 	// DeviceURL, with an external broker, is the broker URL given to enrolled devices
 	// (mqtts://broker.example:8883); that broker must trust the hub's CA (data_dir/ca/ca.crt).
 	DeviceURL string `yaml:"device_url"`
+	// ReplicaID, with an external broker, makes this hub one replica of several: its MQTT
+	// client ID is "kentongan-hub-<replica_id>" with a clean session, and incidents come
+	// through the shared subscription $share/<share_group>/... (docs/scale-out.md). Every
+	// replica needs its own, stable ID. "" is a hub that runs alone.
+	ReplicaID string `yaml:"replica_id"`
+	// ShareGroup is the replicas' shared-subscription group; default ("" too) "kentongan-hub".
+	ShareGroup string `yaml:"share_group"`
 }
+
+// ClientID is the hub's MQTT client ID at an external broker.
+func (c MQTTConfig) ClientID() string {
+	if c.ReplicaID == "" {
+		return "kentongan-hub"
+	}
+	return "kentongan-hub-" + c.ReplicaID
+}
+
+// replicaID is what a replica ID and a share group may contain: they go into a client ID and a
+// topic filter.
+var replicaID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // tlsListenOff is the value of mqtt.tls_listen that turns the device listener off.
 const tlsListenOff = "off"
@@ -166,7 +214,8 @@ func DefaultConfig() Config {
 	return Config{
 		DataDir:     "./data",
 		HTTP:        HTTPConfig{Listen: ":8080"},
-		MQTT:        MQTTConfig{Listen: ":1883"},
+		MQTT:        MQTTConfig{Listen: ":1883", ShareGroup: "kentongan-hub"},
+		Leader:      LeaderConfig{Retry: 3 * time.Second},
 		Ingest:      IngestConfig{BatchMax: 256, QueueSize: 4096, SMSLang: "id"},
 		Routing:     RoutingConfig{Watch: 5 * time.Second},
 		Deadlines:   deadline.DefaultConfig(),
@@ -243,6 +292,9 @@ func (c *Config) Validate() error {
 		if c.MQTT.DisablePlain && c.MQTT.DeviceListen() == "" {
 			return errors.New("mqtt.disable_plain: the TLS listener is off too (mqtt.tls_listen), so no kiosk could connect")
 		}
+	}
+	if err := c.validateScaleOut(); err != nil {
+		return err
 	}
 	if strings.ContainsAny(c.MQTT.PublicHost, "/:@ ") && net.ParseIP(c.MQTT.PublicHost) == nil {
 		return fmt.Errorf("mqtt.public_host: %q is not a host name or IP address", c.MQTT.PublicHost)
@@ -325,6 +377,44 @@ func (c *Config) Validate() error {
 		}
 		if d.Supervision != 0 && d.Supervision < time.Second {
 			return fmt.Errorf("%s.supervision: %v is shorter than 1s", key, d.Supervision)
+		}
+	}
+	return nil
+}
+
+// validateScaleOut checks the store, replica and leader settings.
+func (c *Config) validateScaleOut() error {
+	if c.Store.PostgresURL != "" && c.Store.PostgresURLEnv != "" {
+		return errors.New("store: give postgres_url or postgres_url_env, not both")
+	}
+	if e := c.Store.PostgresURLEnv; e != "" && os.Getenv(e) == "" {
+		return fmt.Errorf("store.postgres_url_env: environment variable %s is empty", e)
+	}
+	if dsn := c.Store.PostgresDSN(); dsn != "" {
+		u, err := url.Parse(dsn)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			// Not the DSN itself: it may hold a password.
+			return errors.New("store.postgres_url: not a postgres:// or postgresql:// URL")
+		}
+	}
+	if c.Store.MaxConns < 0 || c.Store.MaxConns > 1000 {
+		return fmt.Errorf("store.max_conns: %d is outside 0..1000", c.Store.MaxConns)
+	}
+	if r := c.Leader.Retry; r != 0 && (r < 100*time.Millisecond || r > 5*time.Minute) {
+		return fmt.Errorf("leader.retry: %v is outside 100ms..5m", c.Leader.Retry)
+	}
+	if g := c.MQTT.ShareGroup; g != "" && !replicaID.MatchString(g) {
+		return fmt.Errorf("mqtt.share_group: %q must be 1 to 64 letters, digits, '-' or '_'", c.MQTT.ShareGroup)
+	}
+	if r := c.MQTT.ReplicaID; r != "" {
+		if !replicaID.MatchString(r) {
+			return fmt.Errorf("mqtt.replica_id: %q must be 1 to 64 letters, digits, '-' or '_'", r)
+		}
+		if c.MQTT.BrokerURL == "" {
+			return errors.New("mqtt.replica_id: replicas share an external broker; set mqtt.broker_url")
+		}
+		if c.Store.PostgresDSN() == "" {
+			return errors.New("mqtt.replica_id: replicas share one database; set store.postgres_url")
 		}
 	}
 	return nil

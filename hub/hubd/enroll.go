@@ -10,7 +10,6 @@ import (
 	"github.com/kentongan/kentongan/hub/enroll"
 	"github.com/kentongan/kentongan/hub/ingest"
 	"github.com/kentongan/kentongan/hub/mochi"
-	"github.com/kentongan/kentongan/hub/sqlite"
 )
 
 // CADir is the hub CA's directory inside the data directory.
@@ -28,7 +27,7 @@ type provisioning struct {
 
 // openProvisioning loads (or at first start creates) the hub's CA and the enrollment service
 // over the registry in store.
-func (m *Main) openProvisioning(store *sqlite.Store, static []hub.Device) (*provisioning, error) {
+func (m *Main) openProvisioning(store enroll.Store, static []hub.Device) (*provisioning, error) {
 	dir := filepath.Join(m.Config.DataDir, CADir)
 	ca, created, err := enroll.LoadOrCreateCA(dir, m.Clock.Now())
 	if err != nil {
@@ -39,7 +38,7 @@ func (m *Main) openProvisioning(store *sqlite.Store, static []hub.Device) (*prov
 	}
 	p := &provisioning{ca: ca}
 	p.svc, err = enroll.New(enroll.Options{
-		Store:      store.Devices(),
+		Store:      store,
 		CA:         ca,
 		Clock:      m.Clock,
 		Logger:     m.Logger.With("component", "enroll"),
@@ -50,6 +49,7 @@ func (m *Main) openProvisioning(store *sqlite.Store, static []hub.Device) (*prov
 			if p.ingest == nil {
 				return
 			}
+			m.markKnown(d.ID)
 			if err := p.ingest.RegisterDevice(d); err != nil && hub.ErrorCode(err) != hub.CodeConflict {
 				m.Logger.Error("enrolled device not registered with ingest", "device", d.ID, "err", err)
 			} else if err != nil {

@@ -12,9 +12,9 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,7 +31,6 @@ import (
 	"github.com/kentongan/kentongan/hub/mochi"
 	"github.com/kentongan/kentongan/hub/paho"
 	"github.com/kentongan/kentongan/hub/route"
-	"github.com/kentongan/kentongan/hub/sqlite"
 	"github.com/kentongan/kentongan/hub/web"
 	"github.com/kentongan/kentongan/hub/webhook"
 )
@@ -72,6 +71,14 @@ type Main struct {
 	http     *hubhttp.Server
 	notifier *webhook.Notifier
 	closers  []func() error
+	// leading is set while this hub leads its replicas (always, alone on SQLite); stopLead ends
+	// the election and leadDone is closed once it has.
+	leading  atomic.Bool
+	stopLead context.CancelFunc
+	leadDone chan struct{}
+	knownMu  sync.Mutex
+	known    map[string]bool
+	lookedUp map[string]time.Time
 	// stopWatch ends the routing file's watcher and the SIGHUP handler; watchDone is closed
 	// when both have.
 	stopWatch context.CancelFunc
@@ -99,6 +106,9 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 		mqttsAddr  = fs.String("mqtts", m.Config.MQTT.TLSListen, "embedded broker's TLS device listener `address` (\"off\" for none)")
 		brokerURL  = fs.String("broker", m.Config.MQTT.BrokerURL, "external MQTT broker `URL` (tcp://host:1883) instead of the embedded one")
 		demo       = fs.Bool("demo", false, "start the demo kiosk fleet against this hub")
+		pgURL      = fs.String("postgres", m.Config.Store.PostgresURL, "PostgreSQL `DSN` (postgres://user@host/db) instead of the SQLite file")
+		pgEnv      = fs.String("postgres-env", m.Config.Store.PostgresURLEnv, "environment `variable` holding the PostgreSQL DSN, to keep its password off the command line")
+		replica    = fs.String("replica-id", m.Config.MQTT.ReplicaID, "this replica's stable `ID`, with --broker and --postgres (docs/scale-out.md)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -125,9 +135,18 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 			m.Config.MQTT.TLSListen = *mqttsAddr
 		case "broker":
 			m.Config.MQTT.BrokerURL = *brokerURL
+		case "postgres":
+			m.Config.Store.PostgresURL, m.Config.Store.PostgresURLEnv = *pgURL, ""
+		case "postgres-env":
+			m.Config.Store.PostgresURL, m.Config.Store.PostgresURLEnv = "", *pgEnv
+		case "replica-id":
+			m.Config.MQTT.ReplicaID = *replica
 		}
 	})
 	m.Demo = *demo
+	if flagSet(fs, "postgres") && flagSet(fs, "postgres-env") {
+		return errors.New("give --postgres or --postgres-env, not both")
+	}
 	if err := m.Config.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
@@ -162,11 +181,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(m.Config.DataDir, 0o750); err != nil {
 		return fmt.Errorf("hub: create data dir: %w", err)
 	}
-	store, err := sqlite.Open(ctx, filepath.Join(m.Config.DataDir, DBFile), sqlite.Options{Clock: m.Clock, Logger: log.With("component", "store")})
+	stores, err := m.openStore(ctx)
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
+	store := stores.tickets
 	m.Store = store
+	if stores.kind == "sqlite" {
+		m.leading.Store(true) // alone: no election to wait for
+	}
 
 	// Each Run gets its own registry: no global state, and a re-Run registers afresh.
 	m.registry = prometheus.NewRegistry()
@@ -176,14 +199,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	for _, d := range m.Config.Devices {
 		static = append(static, d.Device())
 	}
-	prov, err := m.openProvisioning(store, static)
+	prov, err := m.openProvisioning(stores.devices, static)
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
 	m.Enroll = prov.svc
 
 	if url := m.Config.MQTT.BrokerURL; url != "" {
-		ext, err := paho.New(paho.Options{URL: url, Logger: log.With("component", "bus")})
+		ext, err := paho.New(m.busOptions(url, log.With("component", "bus")))
 		if err != nil {
 			return fmt.Errorf("hub: %w", err)
 		}
@@ -241,6 +264,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("hub: deadlines: %w", err)
 	}
+	m.registerLeaderMetric()
 	var notify func(hub.Alert)
 	if wc := m.Config.Webhooks; wc.SupervisorURL != "" {
 		secret := wc.SupervisorSecret
@@ -252,12 +276,18 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("hub: supervisor notifications: %w", err)
 		}
-		m.notifier, notify = n, n.Notify
+		// Every replica sees every heartbeat and raises the same kiosk alerts; the leader alone
+		// tells the supervisor.
+		m.notifier, notify = n, func(a hub.Alert) {
+			if m.leading.Load() {
+				n.Notify(a)
+			}
+		}
 	}
 
 	svc, err := ingest.New(ingest.Options{
 		Store:        store,
-		Bus:          m.bus,
+		Bus:          m.registryBus(prov, devices),
 		Devices:      devices,
 		Clock:        m.Clock,
 		Logger:       log.With("component", "ingest"),
@@ -271,7 +301,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		ScanInterval: m.Config.Supervision.Scan,
 		FalseAlarms: ingest.FalseAlarmPolicy{Window: m.Config.FalseAlarms.Window, MaxRate: m.Config.FalseAlarms.MaxRate,
 			MinTickets: m.Config.FalseAlarms.MinTickets},
-		Notify: notify,
+		Notify:  notify,
+		Leading: m.leading.Load,
 	})
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
@@ -309,7 +340,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("hub: %w", err)
 	}
 
-	accounts, err := m.openAccounts(ctx, store, routes)
+	accounts, err := m.openAccounts(ctx, stores.accounts, routes)
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
@@ -323,6 +354,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
+	metricsHandler := promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry, ErrorLog: metricsLog{log},
+		// A store too slow to count tickets in time (a flood, a locked file) must not blank every
+		// other metric, which is when operators need them most: the failed collector is logged
+		// and left out of that scrape.
+		ErrorHandling: promhttp.ContinueOnError})
 	m.http = hubhttp.NewServer(hubhttp.Options{
 		UI:       ui,
 		Accounts: accounts,
@@ -333,16 +369,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Alerts:   svc,
 		Routing:  routes,
 		Webhooks: wh,
-		Metrics:  promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry}),
+		Metrics:  metricsHandler,
 		Enroll:   prov.svc,
 		Logger:   log.With("component", "http"),
 	})
 	if err := m.http.Open(m.Config.HTTP.Listen); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
-	wh.Start()
+	m.startLeading(stores)
 	log.Info("kentongan-hub running", "http", m.http.Addr(), "broker", m.brokerURLLocked(),
-		"data", m.Config.DataDir, "devices", len(devices))
+		"data", m.Config.DataDir, "devices", len(devices), "store", stores.kind, "replica", m.Config.MQTT.ReplicaID)
 
 	if m.Demo {
 		if m.DemoFunc == nil {
@@ -444,6 +480,7 @@ func (m *Main) closeLocked() error {
 		<-m.watchDone
 		m.stopWatch = nil
 	}
+	m.stopLeading()
 	if m.Webhooks != nil {
 		errs = append(errs, m.Webhooks.Close())
 		m.Webhooks = nil

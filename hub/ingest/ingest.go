@@ -70,6 +70,10 @@ type Options struct {
 	// Notify is told of every alert raised, for the supervisor (a webhook.Notifier); nil: only
 	// the log, the event feed and the dashboard show alerts.
 	Notify func(hub.Alert)
+	// Leading reports whether this hub leads its replicas (hub/leader). Only the leader marks
+	// deadline breaches, so that one replica notifies each; the others show the breaches the
+	// leader stored. nil: this hub always leads.
+	Leading func() bool
 }
 
 // FalseAlarmPolicy flags a kiosk whose share of false alarms is too high: a button children
@@ -393,8 +397,20 @@ func (s *Service) publishAck(ctx context.Context, device string, a mqtt.Ack) {
 }
 
 // work is the single writer: group commit, then acks.
+//
+// While incidents wait, the acks of one batch go out while the next batch commits: one waits
+// on the network, the other on the disk, and an ack still never precedes its own commit. At
+// most one batch's acks are in flight, so a slow bus holds back commits after one batch.
 func (s *Service) work() {
 	defer close(s.workerDone)
+	var acking chan struct{} // closed when the previous batch's acks are out
+	waitAcks := func() {
+		if acking != nil {
+			<-acking
+			acking = nil
+		}
+	}
+	defer waitAcks()
 	batch := make([]hub.NewTicket, 0, s.opts.BatchMax)
 	for {
 		nt, ok := <-s.queue
@@ -414,7 +430,21 @@ func (s *Service) work() {
 				break fill
 			}
 		}
-		s.commit(batch)
+		jobs := s.commit(batch)
+		waitAcks()
+		if len(jobs) == 0 {
+			continue
+		}
+		if len(s.queue) == 0 {
+			s.publishJobs(jobs) // nothing to commit meanwhile: spare the press its goroutine hop
+			continue
+		}
+		done := make(chan struct{})
+		acking = done
+		go func() {
+			defer close(done)
+			s.publishJobs(jobs)
+		}()
 	}
 }
 
@@ -426,7 +456,8 @@ type ackJob struct {
 	fresh  bool        // the ticket was made by this commit
 }
 
-func (s *Service) commit(batch []hub.NewTicket) {
+// commit stores a batch and returns the acks to send, none if nothing was committed.
+func (s *Service) commit(batch []hub.NewTicket) []ackJob {
 	// Deadlines count from now, within a commit's time of the store's CreatedAt.
 	now := s.clock.Now()
 	for i := range batch {
@@ -443,7 +474,7 @@ func (s *Service) commit(batch []hub.NewTicket) {
 		// Nothing was committed, so nothing may be acked; the devices re-send.
 		s.countUnanswered("store_error", len(batch))
 		s.log.Error("ingest batch not committed; devices will re-send", "incidents", len(batch), "err", err)
-		return
+		return nil
 	}
 
 	jobs := make([]ackJob, 0, len(results))
@@ -481,7 +512,7 @@ func (s *Service) commit(batch []hub.NewTicket) {
 		}
 		jobs = append(jobs, job)
 	}
-	s.publishJobs(jobs)
+	return jobs
 }
 
 // publishJobs publishes acks with bounded parallelism; one incident's acks stay in order.

@@ -109,7 +109,8 @@ func (s *Service) checkSilence() {
 }
 
 // checkDeadlines marks open tickets that missed a deadline, once each (the mark is stored), and
-// keeps an alert up for each breach until the ticket moves on.
+// keeps an alert up for each breach until the ticket moves on. A replica that does not lead
+// marks nothing: it raises, without notifying, the alerts of the marks the leader stored.
 func (s *Service) checkDeadlines(ctx context.Context) {
 	now := s.clock.Now()
 	ts, err := s.store.Tickets(ctx, hub.TicketFilter{Overdue: now, Limit: hub.MaxLimit})
@@ -119,8 +120,12 @@ func (s *Service) checkDeadlines(ctx context.Context) {
 		}
 		return
 	}
+	leading := s.opts.Leading == nil || s.opts.Leading()
 	for _, t := range ts {
 		for _, k := range t.Overdue(now) {
+			if !leading {
+				break
+			}
 			nt, marked, err := s.store.MarkBreach(ctx, t.ID, k)
 			if err != nil {
 				s.log.Error("deadline breach not recorded; trying again at the next scan", "ticket", t.Number, "deadline", k, "err", err)

@@ -10,9 +10,16 @@
 //     paho sends the PUBACK only when the handler returns, i.e. once ingest has queued the
 //     incident. A full queue therefore holds back PUBACKs, and the broker's in-flight window
 //     holds back further deliveries: back-pressure, not loss.
-//   - Plain filters, not $share/... shared subscriptions: MQTT 3.1.1 has none (some brokers
-//     accept them anyway, others treat "$share" as a topic). So one hub per broker for now;
-//     running several replicas needs MQTT 5 and mqtt.SharedFilter.
+//   - Replicas (docs/scale-out.md): with SharedGroup set, the filters in SharedFilters are
+//     subscribed as $share/<group>/<filter>, so that the broker hands each message to one
+//     replica of the group. MQTT 3.1.1 has no shared subscriptions, but Mosquitto 2, EMQX and
+//     VerneMQ accept them from 3.1.1 clients. paho's router strips the $share/<group>/ prefix
+//     when it matches (router.go, routeSplit), and routes are registered here on the plain
+//     filter anyway, so that a message is routed the same whichever way it was subscribed.
+//     Replicas use a clean session (CleanSession): a replica that dies must not keep a
+//     persistent session that the broker goes on queueing its share of incidents into; what
+//     was in flight to it is re-sent by the kiosks, which keep every incident until it is
+//     acknowledged.
 package paho
 
 import (
@@ -20,6 +27,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +44,14 @@ type Options struct {
 	Logger         *slog.Logger  // default slog.Default()
 	ConnectTimeout time.Duration // default 10s
 	PublishTimeout time.Duration // default 10s: how long Publish waits for the broker's PUBACK
+	// SharedGroup, if set, is the shared-subscription group of the hub's replicas; the filters
+	// listed in SharedFilters are then subscribed as $share/<SharedGroup>/<filter>. Filters not
+	// listed are subscribed by every replica.
+	SharedGroup   string
+	SharedFilters []string
+	// CleanSession asks the broker to drop the session when the connection ends; see the
+	// package documentation for why replicas want it.
+	CleanSession bool
 }
 
 func (o *Options) fill() {
@@ -85,12 +102,15 @@ func New(opts Options) (*Bus, error) {
 	if opts.URL == "" {
 		return nil, errors.New("external broker: no URL")
 	}
+	if g := opts.SharedGroup; g != "" && strings.ContainsAny(g, "/+#") {
+		return nil, fmt.Errorf("external broker: shared group %q must not contain '/', '+' or '#'", g)
+	}
 	b := &Bus{opts: opts, log: opts.Logger, firstSubscribed: make(chan struct{})}
 	co := paho.NewClientOptions().
 		AddBroker(opts.URL).
 		SetClientID(opts.ClientID).
 		SetProtocolVersion(4).
-		SetCleanSession(false).
+		SetCleanSession(opts.CleanSession).
 		SetOrderMatters(false).
 		SetAutoReconnect(true).
 		SetMaxReconnectInterval(30 * time.Second).
@@ -153,7 +173,7 @@ func (b *Bus) onConnect(c paho.Client) {
 
 func (b *Bus) sendSubscribe(s subscription) error {
 	// The route is already registered (AddRoute), so a nil callback keeps it.
-	t := b.c.Subscribe(s.filter, s.qos, nil)
+	t := b.c.Subscribe(b.wireFilter(s.filter), s.qos, nil)
 	if !t.WaitTimeout(b.opts.ConnectTimeout) {
 		return fmt.Errorf("subscribe %s: no SUBACK within %s", s.filter, b.opts.ConnectTimeout)
 	}
@@ -168,6 +188,14 @@ func (b *Bus) sendSubscribe(s subscription) error {
 		}
 	}
 	return nil
+}
+
+// wireFilter is the filter as sent to the broker: shared or not.
+func (b *Bus) wireFilter(filter string) string {
+	if b.opts.SharedGroup != "" && slices.Contains(b.opts.SharedFilters, filter) {
+		return "$share/" + b.opts.SharedGroup + "/" + filter
+	}
+	return filter
 }
 
 // Subscribe registers h for filter. Before Connect it only registers; after, it also subscribes.

@@ -237,8 +237,24 @@ func (d *Dispatcher) Close() error {
 	return nil
 }
 
+// Run runs the dispatcher until ctx ends, as Start does until Close, for a hub replica that
+// dispatches only while it leads (hub/leader): it may be called again after it returns, on
+// another leadership term. Use either Start or Run, not both.
+func (d *Dispatcher) Run(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if d.opts.Feed != nil {
+		go d.follow(ctx, d.opts.Feed.Subscribe(ctx))
+	}
+	d.loop(ctx)
+}
+
 func (d *Dispatcher) run(ctx context.Context) {
 	defer close(d.done)
+	d.loop(ctx)
+}
+
+func (d *Dispatcher) loop(ctx context.Context) {
 	for {
 		next := d.RunOnce(ctx)
 		wait := d.opts.PollInterval

@@ -322,3 +322,36 @@ func TestNotifier(t *testing.T) {
 		t.Errorf("a notifier without a secret")
 	}
 }
+
+// TestRunStopsAndResumes: a replica that loses leadership stops posting, and a new term picks
+// up what happened meanwhile.
+func TestRunStopsAndResumes(t *testing.T) {
+	rc := &receiver{t: t}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	store := openStore(t, filepath.Join(t.TempDir(), "hub.db"), hub.SystemClock{})
+	defer store.Close()
+	d, err := webhook.New(webhook.Options{Store: store, Targets: routingFile(t, srv.URL, ""), Logger: discard, PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	term := func() (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); d.Run(ctx) }()
+		return func() { cancel(); <-done }
+	}
+	stop := term()
+	newTicket(t, store, 1, "damkar")
+	poll.True(t, 10*time.Second, "the first ticket posted", func() bool { return len(rc.delivered()) == 1 })
+	stop()
+	newTicket(t, store, 2, "damkar")
+	// Not leading: nothing may be posted. A few poll intervals pass with none.
+	time.Sleep(200 * time.Millisecond)
+	if n := len(rc.delivered()); n != 1 {
+		t.Fatalf("%d posts while not leading, want 1", n)
+	}
+	stop = term()
+	defer stop()
+	poll.True(t, 10*time.Second, "the second ticket posted in the next term", func() bool { return len(rc.delivered()) == 2 })
+}
