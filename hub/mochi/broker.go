@@ -2,10 +2,11 @@
 // hub.Bus on top of it.
 //
 // The hub does not subscribe as a network client of its own broker. mochi v2.7.9 silently drops
-// QoS 1 messages to a network subscriber once its in-flight window fills (measured: 35–74 % of a
-// burst to a paho subscriber at 8,192 in flight), while the publishers still get their PUBACKs.
-// An inline subscription instead runs the handler synchronously in the publishing client's
-// goroutine, so a handler that blocks holds back that one publisher and loses nothing.
+// QoS 1 messages to a network subscriber once its outbound queue fills (measured: 35–74 % of a
+// burst to a paho subscriber), while the publishers still get their PUBACKs; spillHook turns
+// that loss into a later delivery. The hub itself uses an inline
+// subscription, which runs the handler synchronously in the publishing client's goroutine, so
+// a handler that blocks holds back that one publisher and loses nothing.
 package mochi
 
 import (
@@ -15,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,9 +47,13 @@ type Options struct {
 	// well above mqtt.MaxPayload so that an oversized incident still reaches the hub and gets
 	// a "too_large" rejection, while a hostile megabyte does not.
 	MaximumPacketSize uint32
-	// MaximumClientWritesPending is the per-client outbound queue; default 8192. Each client
-	// preallocates it, so it stays modest.
+	// MaximumClientWritesPending is the per-client outbound queue; default 1024. Each client
+	// preallocates it (8 bytes a slot), which counts against RSS per connected kiosk. A QoS 1
+	// message that finds it full is not lost: see spillHook.
 	MaximumClientWritesPending int32
+	// WriteTimeout is how long a write to a client may block before the connection is dropped
+	// (see writeTimeoutListener); default 10s. The client's session keeps what was not sent.
+	WriteTimeout time.Duration
 
 	// DisablePlain turns the plain TCP listener (Listen) off, leaving only the TLS one.
 	DisablePlain bool
@@ -79,15 +85,18 @@ func (o *Options) fill() {
 	if o.MaximumPacketSize == 0 {
 		o.MaximumPacketSize = 64 << 10
 	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
 	if o.MaximumClientWritesPending == 0 {
-		o.MaximumClientWritesPending = 8192
+		o.MaximumClientWritesPending = 1024
 	}
 }
 
 // Broker is a running embedded broker. It implements hub.Bus.
 type Broker struct {
 	srv     *mochi.Server
-	tcp     *listeners.TCP // nil with Options.DisablePlain
+	tcp     *listeners.Net // nil with Options.DisablePlain
 	tls     *tlsListener   // nil without Options.TLSListen
 	log     *slog.Logger
 	nextSub atomic.Int64
@@ -138,12 +147,20 @@ func New(opts Options) (*Broker, error) {
 	if err := srv.AddHook(b.sec, nil); err != nil {
 		return nil, fmt.Errorf("embedded broker: add security hook: %w", err)
 	}
+	if err := srv.AddHook(&spillHook{log: log}, nil); err != nil {
+		return nil, fmt.Errorf("embedded broker: add spill hook: %w", err)
+	}
 	if opts.DisablePlain && opts.TLSListen == "" {
 		return nil, errors.New("embedded broker: both listeners are off")
 	}
 	if !opts.DisablePlain {
-		b.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: opts.Listen})
+		ln, err := net.Listen("tcp", opts.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("embedded broker: listen on %s: %w", opts.Listen, err)
+		}
+		b.tcp = listeners.NewNet("tcp", writeTimeoutListener{Listener: ln, timeout: opts.WriteTimeout})
 		if err := srv.AddListener(b.tcp); err != nil {
+			ln.Close()
 			return nil, fmt.Errorf("embedded broker: listen on %s: %w", opts.Listen, err)
 		}
 	}
@@ -153,7 +170,7 @@ func New(opts Options) (*Broker, error) {
 		}
 		cfg := opts.TLSConfig.Clone()
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
-		b.tls = &tlsListener{address: opts.TLSListen, cfg: cfg, onFail: func(remote string, err error) {
+		b.tls = &tlsListener{address: opts.TLSListen, cfg: cfg, writeTimeout: opts.WriteTimeout, onFail: func(remote string, err error) {
 			b.countRefusal(RefuseTLSHandshake)
 			b.log.Warn("broker refused client", "reason", RefuseTLSHandshake, "listener", tlsListenerID, "remote", remote, "err", err)
 		}}

@@ -25,6 +25,8 @@ type tlsListener struct {
 	address string
 	cfg     *tls.Config
 	onFail  func(remote string, err error)
+	// writeTimeout bounds each write to a client; see writeTimeoutListener.
+	writeTimeout time.Duration
 
 	ln     net.Listener
 	mu     sync.Mutex
@@ -66,7 +68,7 @@ func (l *tlsListener) Serve(establish listeners.EstablishFn) {
 			return
 		}
 		go func() {
-			tc := tls.Server(conn, l.cfg)
+			tc := tls.Server(&writeTimeoutConn{Conn: conn, timeout: l.writeTimeout}, l.cfg)
 			ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 			err := tc.HandshakeContext(ctx)
 			cancel()
