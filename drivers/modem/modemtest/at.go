@@ -415,6 +415,11 @@ func (s *Sim) resultLocked(err error) string {
 // execLocked runs one command line and sends its answer.
 func (s *Sim) execLocked(a *action) {
 	line := strings.TrimSpace(a.text)
+	// V.250 5.2.1: what precedes the "AT" prefix on a line is ignored (line noise, or an ESC
+	// written after a failed send that found the modem already back at the command line).
+	if i := strings.Index(strings.ToUpper(line), "AT"); i > 0 {
+		line = line[i:]
+	}
 	if len(line) < 2 || !strings.EqualFold(line[:2], "AT") {
 		return // not a command: the modem ignores it as it ignores line noise
 	}

@@ -246,6 +246,10 @@ func TestNetworkCommands(t *testing.T) {
 	mustCmd(t, h, "AT+COPS?", "+COPS: 0\r\n")
 	s.SetRegistration(5)
 	h.expectText("\r\n+CREG: 5\r\n")
+
+	// V.250 5.2.1: what comes before "AT" on a line is ignored, such as the ESC a host writes
+	// to leave a send prompt the modem had already left.
+	mustCmd(t, h, "\x1bAT+CSQ", "+CSQ: 99,0")
 }
 
 func TestErrorFormats(t *testing.T) {
