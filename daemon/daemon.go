@@ -121,7 +121,11 @@ type Daemon struct {
 	storeFault string
 	// unstored are incidents the outbox could not take (a full or failing disk): kept in memory,
 	// sent like the rest, and written to disk as soon as it takes writes again.
-	unstored  []outbox.Entry
+	unstored []outbox.Entry
+	// heldAcked are incidents the hub holds that never reached the disk, with the hub's latest
+	// answer: kept so that the LEDs and /status show that answer as for any other report, and
+	// written to the outbox's recent records once the disk takes writes again.
+	heldAcked []heldAck
 	pending   []outbox.Entry
 	recent    []outbox.Recent
 	lastAckAt time.Time
@@ -425,13 +429,30 @@ func (d *Daemon) keepInMemory(what string, in mqtt.Incident, now time.Time, err 
 	return fmt.Errorf("%w: %w", ErrNotStored, err)
 }
 
+// heldAck is an incident held in memory that the hub has answered, with its latest answer.
+type heldAck struct {
+	in  mqtt.Incident
+	ack mqtt.Ack
+	at  time.Time // device clock when the answer arrived
+}
+
+func (h heldAck) recent() outbox.Recent {
+	return outbox.Recent{
+		IncidentID: h.in.ID, Button: h.in.Button, Category: h.in.Category, Request: h.in.Request,
+		OccurredAt: h.in.OccurredAt, TicketID: h.ack.TicketID, TicketNumber: h.ack.TicketNumber,
+		Status: h.ack.Status, HubAt: h.ack.At, Updated: h.at,
+	}
+}
+
 // persistUnstored writes the incidents held in memory to the outbox, oldest first, once the disk
-// takes writes again. Written, they are pending like any other and leave memory.
+// takes writes again. Written, they are pending like any other and leave memory; those the hub
+// already answered get that answer recorded too, which makes them recent records.
 func (d *Daemon) persistUnstored() {
 	d.mu.Lock()
 	held := slices.Clone(d.unstored)
+	acked := slices.Clone(d.heldAcked)
 	d.mu.Unlock()
-	if len(held) == 0 {
+	if len(held) == 0 && len(acked) == 0 {
 		return
 	}
 	var written []string
@@ -442,14 +463,37 @@ func (d *Daemon) persistUnstored() {
 		}
 		written = append(written, e.Incident.ID)
 	}
-	if len(written) == 0 {
+	var recorded []string
+	for _, h := range acked {
+		if len(written) < len(held) {
+			break // the disk still refuses writes
+		}
+		// Put first, then the answer: the outbox makes a recent record only from a pending one.
+		// Cut between the two, the incident is pending and sent again; the hub answers again.
+		if err := d.store.Put(h.in, h.at); err != nil && !errors.Is(err, outbox.ErrExists) {
+			d.log.Debug("outbox still refuses writes", "err", err)
+			break
+		}
+		if _, err := d.store.Ack(h.ack, h.at); err != nil {
+			d.log.Debug("outbox still refuses writes", "err", err)
+			break
+		}
+		recorded = append(recorded, h.in.ID)
+	}
+	if len(written) == 0 && len(recorded) == 0 {
 		return
 	}
 	d.mu.Lock()
 	d.unstored = slices.DeleteFunc(d.unstored, func(e outbox.Entry) bool { return slices.Contains(written, e.Incident.ID) })
+	d.heldAcked = slices.DeleteFunc(d.heldAcked, func(h heldAck) bool { return slices.Contains(recorded, h.in.ID) })
 	d.storeFault = ""
 	d.mu.Unlock()
-	d.log.Info("incidents held in memory are now on disk", "count", len(written))
+	d.log.Info("incidents held in memory are now on disk", "count", len(written)+len(recorded))
+	if d.sms != nil {
+		// SMS reports held in memory are still on the SIM, which keeps its copy until the disk
+		// has one: list it now rather than at the next periodic listing, to free the slots.
+		kick(d.sms.readyKick)
+	}
 	d.refresh()
 }
 
@@ -458,18 +502,34 @@ func (d *Daemon) persistUnstored() {
 func (d *Daemon) takeUnstoredAck(a mqtt.Ack) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	now := d.now()
 	i := slices.IndexFunc(d.unstored, func(e outbox.Entry) bool { return e.Incident.ID == a.IncidentID })
 	if i < 0 {
-		return false
+		j := slices.IndexFunc(d.heldAcked, func(h heldAck) bool { return h.in.ID == a.IncidentID })
+		if j < 0 {
+			return false
+		}
+		// A later answer about a ticket the hub holds; a late or repeated one must not undo it.
+		h := &d.heldAcked[j]
+		rank, old := outbox.StatusRank(a.Status), outbox.StatusRank(h.ack.Status)
+		if rank > old || (rank == old && rank > 0 && !a.At.Before(h.ack.At)) {
+			h.ack, h.at = a, now
+		}
+		d.lastAckAt = now
+		return true
 	}
 	if a.Status == mqtt.AckRejected {
 		d.unstored[i].LastError = cmp.Or(a.Error, "rejected by hub")
-		d.unstored[i].RejectedAt = d.now()
+		d.unstored[i].RejectedAt = now
 		return true
 	}
-	// The hub holds it now; it needs no disk of ours any more.
+	if outbox.StatusRank(a.Status) == 0 {
+		return true // a status this code does not know changes nothing
+	}
+	// The hub holds it now: it is no longer sent, but the resident must still see the answer.
+	d.heldAcked = append(d.heldAcked, heldAck{in: d.unstored[i].Incident, ack: a, at: now})
 	d.unstored = slices.Delete(d.unstored, i, i+1)
-	d.lastAckAt = d.now()
+	d.lastAckAt = now
 	return true
 }
 
@@ -513,6 +573,11 @@ func (d *Daemon) refresh() {
 		d.storeFault = "store: " + err.Error()
 		d.log.Error("cannot read the outbox", "err", err)
 	} else {
+		for _, h := range d.heldAcked {
+			recent = append(recent, h.recent())
+		}
+		// Newest incident first, as the outbox lists them: its IDs sort by time.
+		slices.SortStableFunc(recent, func(a, b outbox.Recent) int { return cmp.Compare(b.IncidentID, a.IncidentID) })
 		d.pending, d.recent = append(pending, d.unstored...), recent
 	}
 	d.mu.Unlock()

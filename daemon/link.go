@@ -218,9 +218,18 @@ func (d *Daemon) publishDue(ctx context.Context, sentBefore time.Time) {
 		d.mu.Lock()
 		d.storeFault = "store: " + err.Error()
 		d.mu.Unlock()
-		d.log.Error("cannot read pending incidents from the outbox", "err", err)
 		kick(d.ledKick)
-		return
+		// Claim writes (the attempt), which a full disk refuses; that must not hold back the
+		// reports the disk already has. Sent as read, unrecorded, they are due again at the
+		// next retry, which the hub's idempotent ingest makes harmless.
+		var perr error
+		if ins, perr = d.dueUnclaimed(sentBefore); perr != nil {
+			d.log.Error("cannot read pending incidents from the outbox", "err", errors.Join(err, perr))
+			return
+		}
+		if len(ins) > 0 {
+			d.log.Error("cannot record sending in the outbox; sending the pending incidents anyway", "count", len(ins), "err", err)
+		}
 	}
 	if len(ins) == 0 {
 		return
@@ -229,6 +238,22 @@ func (d *Daemon) publishDue(ctx context.Context, sentBefore time.Time) {
 		d.publishIncident(ctx, in)
 	}
 	d.refresh() // attempts changed
+}
+
+// dueUnclaimed returns the pending incidents Claim would, without writing anything.
+func (d *Daemon) dueUnclaimed(sentBefore time.Time) ([]mqtt.Incident, error) {
+	pending, err := d.store.Pending()
+	if err != nil {
+		return nil, err
+	}
+	var out []mqtt.Incident
+	for _, e := range pending {
+		if e.LastSentAt.IsZero() || !e.LastSentAt.After(sentBefore) {
+			e.Incident.Attempt++
+			out = append(out, e.Incident)
+		}
+	}
+	return out, nil
 }
 
 func (d *Daemon) publishIncident(ctx context.Context, in mqtt.Incident) {

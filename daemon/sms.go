@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -194,6 +196,9 @@ func (p *smsPath) runIntake(ctx context.Context) {
 	defer relist.Stop()
 	expire := time.NewTicker(min(time.Second*5, p.cfg.ReassemblyTimeout/4))
 	defer expire.Stop()
+	stuck := time.NewTicker(cmp.Or(p.cfg.HealthInterval, DefaultHealthInterval))
+	defer stuck.Stop()
+	var usedBefore bool
 	for {
 		select {
 		case <-ctx.Done():
@@ -202,6 +207,17 @@ func (p *smsPath) runIntake(ctx context.Context) {
 			p.drain(ctx)
 		case <-relist.C:
 			p.drain(ctx)
+		case <-stuck.C:
+			// Messages are handled within moments of their notice; the SIM still holding some
+			// a whole health interval later means a notice was lost (garbled, or sent while
+			// the modem hung): an emergency SMS must not wait for the periodic listing.
+			p.mu.Lock()
+			used := p.ready && p.health.StorageUsed > 0
+			p.mu.Unlock()
+			if used && usedBefore {
+				p.drain(ctx)
+			}
+			usedBefore = used
 		case i := <-p.indexes:
 			p.readOne(ctx, i)
 		case <-expire.C:
@@ -653,7 +669,27 @@ func (d *Daemon) newSMS() (*smsPath, error) {
 			return nil
 		}
 	}
-	return newSMSPath(d, modem.SerialOpener(d.cfg.Modem.Device, d.cfg.Modem.Baud), cycle)
+	return newSMSPath(d, abandonPrompt(modem.SerialOpener(d.cfg.Modem.Device, d.cfg.Modem.Baud)), cycle)
+}
+
+// abandonPrompt opens the modem's port and writes ESC before anything else. The modem has its
+// own supply: a kiosk that lost power while sending an SMS left it at the "> " prompt waiting
+// for the rest of the message, where every later command is taken as message text and never
+// answered, so the restarted kiosk could never use it again (the fault suite found this). ESC
+// abandons that message; at the command line it is a stray character whose ERROR, if any,
+// the driver's first probes outlast.
+func abandonPrompt(open modem.OpenFunc) modem.OpenFunc {
+	return func() (io.ReadWriteCloser, error) {
+		port, err := open()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := port.Write([]byte{0x1b}); err != nil {
+			port.Close()
+			return nil, fmt.Errorf("abandon a half-sent message: %w", err)
+		}
+		return port, nil
+	}
 }
 
 // queueSMSCommand stores an SMS the hub asks the kiosk to send. It is stored even without a

@@ -304,6 +304,10 @@ func statusRank(s mqtt.AckStatus) int {
 	return 0
 }
 
+// StatusRank orders the hub's statuses of a ticket: an answer of a lower rank than one already
+// recorded is late and changes nothing. Rejections and unknown statuses are 0.
+func StatusRank(s mqtt.AckStatus) int { return statusRank(s) }
+
 // Ack records the hub's answer about an incident. Any status the hub sends for a ticket means it
 // holds the incident, so the incident leaves the pending set; a rejection keeps it pending with
 // the hub's reason; a status this code does not know changes nothing. Repeated and late acks are
