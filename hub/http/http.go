@@ -174,9 +174,12 @@ type errorBody struct {
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	code := hub.ErrorCode(err)
 	status := ErrorStatus(code)
-	if code == hub.CodeInternal {
+	switch code {
+	case hub.CodeInternal:
 		s.log.Error("http request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	} else {
+	case hub.CodeUnauthorized, hub.CodeForbidden:
+		s.logRefusal(r, code, err)
+	default:
 		s.log.Debug("http request refused", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
 	}
 	switch code {
@@ -190,6 +193,17 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	var body errorBody
 	body.Error.Code, body.Error.Message = code, hub.ErrorMessage(err)
 	s.json(w, status, body)
+}
+
+// logRefusal logs a refused credential or permission. That is what an intrusion looks like,
+// so it shows at the log's default level, with who asked from where.
+func (s *Server) logRefusal(r *http.Request, code string, err error) {
+	user := ""
+	if u := account.FromContext(r.Context()); u != nil {
+		user = u.Name
+	}
+	s.log.Warn("http request refused", "method", r.Method, "path", r.URL.Path, "code", code, "user", user,
+		"ip", account.ClientIP(r), "err", err)
 }
 
 func (s *Server) json(w http.ResponseWriter, status int, v any) {

@@ -68,8 +68,11 @@ type open311Error struct {
 func (s *Server) open311Error(w http.ResponseWriter, r *http.Request, err error) {
 	code := hub.ErrorCode(err)
 	status := ErrorStatus(code)
-	if code == hub.CodeInternal {
+	switch code {
+	case hub.CodeInternal:
 		s.log.Error("open311 request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	case hub.CodeUnauthorized, hub.CodeForbidden:
+		s.logRefusal(r, code, err)
 	}
 	if code == hub.CodeUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="kentongan"`)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -24,8 +26,8 @@ type DeviceAuth interface {
 	// with this SHA-256 fingerprint may connect, else the reason it may not.
 	CheckDevice(ctx context.Context, deviceID, certFingerprint string) string
 	// Enrolled reports whether deviceID holds credentials, so that it may connect only with
-	// them, on the TLS listener.
-	Enrolled(ctx context.Context, deviceID string) bool
+	// them, on the TLS listener. An error (the registry unreadable) refuses the client.
+	Enrolled(ctx context.Context, deviceID string) (bool, error)
 	// Seen records that the device connected.
 	Seen(ctx context.Context, deviceID string)
 }
@@ -40,6 +42,8 @@ const (
 	RefuseACLPublish       = "acl_publish"        // a publish outside the client's own topics
 	RefuseACLSubscribe     = "acl_subscribe"      // a subscription outside them
 	RefuseForeignWill      = "foreign_will"       // a Last Will outside them
+	RefuseConnectRate      = "connect_rate"       // too many connections from one address; see ConnectLimit
+	RefusePacketTooLarge   = "packet_too_large"   // a packet above Options.MaximumPacketSize: disconnected
 	RefuseUnknownDevice    = enroll.RefuseUnknownDevice
 	RefuseRevoked          = enroll.RefuseRevoked
 	RefuseSuperseded       = enroll.RefuseSuperseded
@@ -47,7 +51,8 @@ const (
 )
 
 var refusalReasons = []string{RefuseTLSHandshake, RefuseNoIdentity, RefuseClientIDMismatch, RefuseEnrolledOnPlain,
-	RefuseACLPublish, RefuseACLSubscribe, RefuseForeignWill, RefuseUnknownDevice, RefuseRevoked, RefuseSuperseded, refuseStoreError}
+	RefuseACLPublish, RefuseACLSubscribe, RefuseForeignWill, RefuseConnectRate, RefusePacketTooLarge, RefuseUnknownDevice,
+	RefuseRevoked, RefuseSuperseded, refuseStoreError}
 
 // identity is who an authenticated client of the TLS listener is: a device or a service.
 type identity = enroll.Identity
@@ -69,6 +74,9 @@ type SecurityHook struct {
 
 	mu  sync.Mutex
 	ids map[*mochi.Client]identity
+
+	// rate limits connections per address; its zero value applies the default ConnectLimit.
+	rate connLimiter
 }
 
 // ID identifies the hook in mochi's logs.
@@ -95,9 +103,15 @@ func (h *SecurityHook) OnConnectAuthenticate(cl *mochi.Client, _ packets.Packet)
 	defer cancel()
 	if cl.Net.Listener != tlsListenerID {
 		dev, kiosk := kioskDevice(cl.ID)
-		if kiosk && dev != "" && h.b.auth != nil && h.b.auth.Enrolled(ctx, dev) {
-			h.refuse(cl, RefuseEnrolledOnPlain, "device", dev)
-			return false
+		if kiosk && dev != "" && h.b.auth != nil {
+			switch enrolled, err := h.b.auth.Enrolled(ctx, dev); {
+			case err != nil:
+				h.refuse(cl, enroll.RefuseStoreError, "device", dev, "err", err)
+				return false
+			case enrolled:
+				h.refuse(cl, RefuseEnrolledOnPlain, "device", dev)
+				return false
+			}
 		}
 		return true
 	}
@@ -146,8 +160,12 @@ func (h *SecurityHook) identity(cl *mochi.Client) (identity, bool) {
 	return id, ok
 }
 
-// OnDisconnect forgets the client's identity.
-func (h *SecurityHook) OnDisconnect(cl *mochi.Client, _ error, _ bool) {
+// OnDisconnect forgets the client's identity, and counts a client dropped for an oversized
+// packet as refused: mochi itself logs that without saying who.
+func (h *SecurityHook) OnDisconnect(cl *mochi.Client, err error, _ bool) {
+	if errors.Is(err, packets.ErrPacketTooLarge) {
+		h.refuse(cl, RefusePacketTooLarge, "limit", h.b.srv.Options.Capabilities.MaximumPacketSize)
+	}
 	h.mu.Lock()
 	delete(h.ids, cl)
 	h.mu.Unlock()
@@ -220,14 +238,164 @@ func (h *SecurityHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bo
 	return ok
 }
 
-// OnConnect refuses a kiosk whose Last Will would publish outside its own topics: mochi sends a
-// will without an ACL check, so without this a kiosk could mark another kiosk offline. It runs
-// before authentication, so it judges by client ID, which authentication then ties to the
-// certificate.
+// OnConnect refuses a client whose address has used up its connections (see ConnectLimit),
+// and a kiosk whose Last Will would publish outside its own topics: mochi sends a will without
+// an ACL check, so without this a kiosk could mark another kiosk offline. It runs before
+// authentication, so it judges by client ID, which authentication then ties to the certificate.
 func (h *SecurityHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
+	if !cl.Net.Inline {
+		addr := remoteHost(cl.Net.Remote)
+		if ok, logIt, suppressed := h.rate.allow(addr); !ok {
+			h.b.countRefusal(RefuseConnectRate)
+			if logIt {
+				h.b.log.Warn("broker refused client", "reason", RefuseConnectRate, "client", cl.ID, "listener", cl.Net.Listener,
+					"remote", cl.Net.Remote, "address", addr, "refused_since_last_log", suppressed)
+			}
+			// A CONNACK that says "unavailable" makes a kiosk retry later, as after any outage.
+			code := packets.ErrServerBusy
+			if cl.Properties.ProtocolVersion < 5 {
+				code = packets.ErrServerUnavailable
+			}
+			_ = h.b.srv.SendConnack(cl, code, false, nil)
+			return code
+		}
+	}
 	if !pk.Connect.WillFlag || Allowed(cl.ID, pk.Connect.WillTopic, true) {
 		return nil
 	}
 	h.refuse(cl, RefuseForeignWill, "will_topic", pk.Connect.WillTopic)
 	return packets.ErrNotAuthorized
+}
+
+// Defaults of ConnectLimit.
+//
+// They are sized for the field: after a hub restart every kiosk reconnects at once, but each
+// from its own address, so that costs each address one token. Kiosks behind one NAT address
+// (a kampung's shared broadband, a carrier's CGNAT) share a bucket: DefaultConnectBurst lets
+// that many reconnect together, and DefaultConnectRate more every second after. A client
+// opening connections in a loop gets the burst and then that rate, not thousands a second.
+const (
+	DefaultConnectRate  = 20.0
+	DefaultConnectBurst = 300
+)
+
+// refusalLogEvery bounds the log to one line per address per interval while it is refused, so
+// that a flood does not fill the hub's disk; the metric still counts every refusal.
+const refusalLogEvery = 10 * time.Second
+
+// limiterSweepEvery is how often buckets that have refilled are forgotten, so that the map
+// holds only addresses seen recently.
+const limiterSweepEvery = time.Minute
+
+// ConnectLimit limits new connections per remote address with a token bucket.
+type ConnectLimit struct {
+	// Rate is how many connections per second an address regains; 0 is DefaultConnectRate,
+	// and a negative rate turns the limit off (a fleet simulator on one address).
+	Rate float64
+	// Burst is how many connections an address may open at once; 0 is DefaultConnectBurst.
+	Burst int
+}
+
+func (l ConnectLimit) filled() ConnectLimit {
+	if l.Rate == 0 {
+		l.Rate = DefaultConnectRate
+	}
+	if l.Burst <= 0 {
+		l.Burst = DefaultConnectBurst
+	}
+	return l
+}
+
+// SetConnectLimit changes the per-address connection limit; it applies to the next connection.
+func (b *Broker) SetConnectLimit(l ConnectLimit) {
+	b.sec.rate.set(l)
+}
+
+// connLimiter is a token bucket per address. Its zero value uses the default limit and the
+// system clock.
+type connLimiter struct {
+	mu      sync.Mutex
+	limit   ConnectLimit
+	ready   bool
+	now     func() time.Time
+	buckets map[string]*bucket
+	swept   time.Time
+}
+
+type bucket struct {
+	tokens     float64
+	at         time.Time // when tokens was last brought up to date
+	loggedAt   time.Time // last refusal logged; zero if none
+	suppressed int       // refusals since then, not logged
+}
+
+func (l *connLimiter) set(c ConnectLimit) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.limit, l.ready = c.filled(), true
+	l.buckets = nil // a new size starts every address afresh
+}
+
+// allow takes a token for addr. When it refuses, logIt says whether this refusal should be
+// logged, and suppressed how many were not since the last that was.
+func (l *connLimiter) allow(addr string) (ok, logIt bool, suppressed int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.ready {
+		l.limit, l.ready = ConnectLimit{}.filled(), true
+	}
+	if l.limit.Rate < 0 {
+		return true, false, 0
+	}
+	now := time.Now()
+	if l.now != nil {
+		now = l.now()
+	}
+	if l.buckets == nil {
+		l.buckets = map[string]*bucket{}
+	}
+	l.sweep(now)
+	b := l.buckets[addr]
+	if b == nil {
+		b = &bucket{tokens: float64(l.limit.Burst), at: now}
+		l.buckets[addr] = b
+	}
+	if dt := now.Sub(b.at); dt > 0 {
+		b.tokens = min(float64(l.limit.Burst), b.tokens+dt.Seconds()*l.limit.Rate)
+	}
+	b.at = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, false, 0
+	}
+	if b.loggedAt.IsZero() || now.Sub(b.loggedAt) >= refusalLogEvery {
+		n := b.suppressed
+		b.loggedAt, b.suppressed = now, 0
+		return false, true, n
+	}
+	b.suppressed++
+	return false, false, 0
+}
+
+// sweep forgets buckets that would be full by now: they hold nothing a new bucket would not.
+func (l *connLimiter) sweep(now time.Time) {
+	if now.Sub(l.swept) < limiterSweepEvery {
+		return
+	}
+	l.swept = now
+	full := time.Duration(float64(l.limit.Burst) / l.limit.Rate * float64(time.Second))
+	for addr, b := range l.buckets {
+		if now.Sub(b.at) > full && now.Sub(b.loggedAt) > refusalLogEvery {
+			delete(l.buckets, addr)
+		}
+	}
+}
+
+// remoteHost is the address part of a client's remote "host:port", the unit of the limit.
+func remoteHost(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return remote
+	}
+	return host
 }
