@@ -101,11 +101,18 @@ func (s *Service) CheckDevice(ctx context.Context, deviceID, certFingerprint str
 	return ""
 }
 
-// Enrolled reports whether deviceID holds credentials, and so may connect only with them.
-// On a store error it says yes: refusing a kiosk is safer than letting anyone speak for it.
-func (s *Service) Enrolled(ctx context.Context, deviceID string) bool {
+// Enrolled reports whether deviceID holds credentials, and so may connect only with them. A
+// store error is returned, and the broker refuses the client for it: refusing a kiosk, which
+// retries, is safer than letting anyone speak for it.
+func (s *Service) Enrolled(ctx context.Context, deviceID string) (bool, error) {
 	_, err := s.opts.Store.Device(ctx, deviceID)
-	return hub.ErrorCode(err) != hub.CodeNotFound
+	switch {
+	case err == nil:
+		return true, nil
+	case hub.ErrorCode(err) == hub.CodeNotFound:
+		return false, nil
+	}
+	return false, fmt.Errorf("look up device %s: %w", deviceID, err)
 }
 
 // Seen records that a device connected.

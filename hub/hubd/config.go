@@ -142,6 +142,12 @@ type MQTTConfig struct {
 	ReplicaID string `yaml:"replica_id"`
 	// ShareGroup is the replicas' shared-subscription group; default ("" too) "kentongan-hub".
 	ShareGroup string `yaml:"share_group"`
+	// ConnectRate and ConnectBurst limit new connections to the embedded broker per remote
+	// address (a token bucket): ConnectRate per second, ConnectBurst at once. 0 takes the
+	// defaults (20/s, 300 at once: a few hundred kiosks behind one NAT reconnecting after a hub
+	// restart); a negative rate turns the limit off.
+	ConnectRate  float64 `yaml:"connect_rate"`
+	ConnectBurst int     `yaml:"connect_burst"`
 }
 
 // ClientID is the hub's MQTT client ID at an external broker.
@@ -283,6 +289,9 @@ func (c *Config) Validate() error {
 	} else {
 		if err := checkListen(c.MQTT.Listen); err != nil {
 			return fmt.Errorf("mqtt.listen: %w", err)
+		}
+		if c.MQTT.ConnectBurst < 0 {
+			return errors.New("mqtt.connect_burst: must not be negative")
 		}
 		if t := c.MQTT.TLSListen; t != "" && t != tlsListenOff {
 			if err := checkListen(t); err != nil {

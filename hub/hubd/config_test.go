@@ -71,6 +71,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"bad listen", "http:\n  listen: everywhere\n", "http.listen"},
 		{"bad mqtt listen", "mqtt:\n  listen: \":99999\"\n", "mqtt.listen"},
 		{"bad broker url", "mqtt:\n  broker_url: http://broker\n", "mqtt.broker_url"},
+		{"negative connect burst", "mqtt:\n  connect_burst: -5\n", "mqtt.connect_burst"},
 		{"device without id", "devices:\n  - id: a\n  - name: Pos tanpa id\n", "devices[1].id: missing"},
 		{"invalid device id", "devices:\n  - id: Pos 1\n", "devices[0].id"},
 		{"duplicate device", "devices:\n  - id: a\n  - id: b\n  - id: a\n", "devices[2].id: duplicate device id \"a\" (also devices[0])"},

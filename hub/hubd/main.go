@@ -230,6 +230,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		m.broker, m.bus = b, b
 		prov.broker = b
+		if m.Config.MQTT.ConnectRate != 0 || m.Config.MQTT.ConnectBurst != 0 {
+			l := mochi.ConnectLimit{Rate: m.Config.MQTT.ConnectRate, Burst: m.Config.MQTT.ConnectBurst}
+			if l.Rate == 0 {
+				l.Rate = mochi.DefaultConnectRate
+			}
+			if l.Burst <= 0 {
+				l.Burst = mochi.DefaultConnectBurst
+			}
+			b.SetConnectLimit(l)
+		}
 		if a := b.TLSAddr(); a != "" {
 			_, port, _ := net.SplitHostPort(a)
 			prov.deviceURL = "mqtts://" + net.JoinHostPort(public, port)

@@ -45,11 +45,11 @@ func (r *registry) CheckDevice(_ context.Context, id, fp string) string {
 	return ""
 }
 
-func (r *registry) Enrolled(_ context.Context, id string) bool {
+func (r *registry) Enrolled(_ context.Context, id string) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, ok := r.current[id]
-	return ok
+	return ok, nil
 }
 
 func (r *registry) Seen(_ context.Context, id string) {
