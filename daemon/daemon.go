@@ -103,7 +103,9 @@ type Daemon struct {
 	wg        sync.WaitGroup
 	startedAt time.Time
 
-	ledKick     chan struct{}
+	ledKick chan struct{}
+	// refreshKick asks runRefresh for a refresh of the outbox view (see refreshSoon).
+	refreshKick chan struct{}
 	newKick     chan struct{}
 	connectKick chan struct{}
 	pingKick    chan struct{}
@@ -149,6 +151,7 @@ func New(cfg Config, opts ...Option) (*Daemon, error) {
 		buttons:     make(map[string]*button),
 		pressing:    make(map[string]bool),
 		ledKick:     make(chan struct{}, 1),
+		refreshKick: make(chan struct{}, 1),
 		newKick:     make(chan struct{}, 1),
 		connectKick: make(chan struct{}, 1),
 		pingKick:    make(chan struct{}, 1),
@@ -245,6 +248,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 
 	d.updateDisplay()
 	d.goRun(d.runDisplay)
+	d.goRun(d.runRefresh)
 	for _, l := range d.leds {
 		d.goRun(l.run)
 	}
@@ -582,6 +586,23 @@ func (d *Daemon) refresh() {
 	}
 	d.mu.Unlock()
 	kick(d.ledKick)
+}
+
+// refreshSoon asks for a refresh without doing it. refresh reads every pending and recent
+// record, so calling it for each ack made draining a backlog quadratic: a kiosk that queued
+// 2,000 presses during an outage took minutes to take the hub's answers. Requests made while a
+// refresh runs are served by one more refresh.
+func (d *Daemon) refreshSoon() { kick(d.refreshKick) }
+
+func (d *Daemon) runRefresh(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.refreshKick:
+			d.refresh()
+		}
+	}
 }
 
 // faultLocked describes what is wrong, or "" when healthy.

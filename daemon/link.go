@@ -372,7 +372,7 @@ func (d *Daemon) handleAck(payload []byte) {
 		} else {
 			d.log.Info("hub holds an incident that was never on disk", "incident_id", a.IncidentID, "status", a.Status, "ticket", a.TicketNumber)
 		}
-		d.refresh()
+		d.refreshSoon()
 		return
 	}
 	now := d.now()
@@ -405,7 +405,7 @@ func (d *Daemon) handleAck(payload []byte) {
 	default:
 		log.Debug("ack changed nothing")
 	}
-	d.refresh()
+	d.refreshSoon()
 }
 
 func (d *Daemon) handleCommand(payload []byte) {
