@@ -2,8 +2,8 @@
 // over the DevTools protocol by chromedp, against a real hub (hub/hubd on free ports with a
 // temporary data directory) and real kiosk daemons with simulated buttons and LEDs.
 //
-// Without chromium the tests skip, saying how to install it; with CI=true they fail instead, so
-// that a CI machine without the browser cannot pass by testing nothing.
+// test/chrome finds (or installs) and starts the browser: without chromium the tests skip, and
+// with CI=true they fail instead.
 package browser
 
 import (
@@ -13,10 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,11 +23,9 @@ import (
 	"github.com/kentongan/kentongan/hub"
 	"github.com/kentongan/kentongan/hub/account"
 	"github.com/kentongan/kentongan/hub/hubd"
+	"github.com/kentongan/kentongan/test/chrome"
 	"github.com/kentongan/kentongan/test/poll"
 )
-
-// chromiumPath is where Debian's chromium package puts the browser.
-const chromiumPath = "/usr/bin/chromium"
 
 // wait is how long a test waits for something the browser or the hub must do. It is generous
 // because CI machines are slow and loaded; it only matters when something is broken.
@@ -43,127 +38,30 @@ func logger(name string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("proc", name)
 }
 
-// needChromium returns the browser's path, or skips (fails under CI) when it is missing.
-func needChromium(t testing.TB) string {
-	t.Helper()
-	path := chromiumPath
-	installOnce.Do(installChromium)
-	if _, err := os.Stat(path); err != nil {
-		p, lerr := exec.LookPath("chromium")
-		if lerr != nil {
-			msg := "chromium is not installed; install it with: apt-get install -y chromium"
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-		path = p
-	}
-	return path
-}
-
-// newBrowser starts a headless chromium with a fresh profile and returns a tab's context. Every
-// host but this machine resolves to nothing, so that the map's tile server (or anything else on
-// the internet) is never contacted: the tests also prove the map works without tiles.
+// newBrowser starts a headless chromium (see test/chrome) at the screenshots' window size and
+// returns a tab's context.
 func newBrowser(t testing.TB) context.Context {
 	t.Helper()
-	path := needChromium(t)
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1366, 768),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancelTab()
-		cancelAlloc()
-	})
-	// Start the browser now, so that a broken install fails here clearly. Not with a deadline:
-	// the first run's context owns the browser, which would die with it.
-	started := make(chan error, 1)
-	go func() {
-		started <- chromedp.Do(ctx, chromedp.EmulateViewport(1366, 768), chromedp.Navigate("about:blank"))
-	}()
-	select {
-	case err := <-started:
-		if err != nil {
-			t.Fatalf("start chromium (%s): %v", path, err)
-		}
-	case <-time.After(wait):
-		t.Fatalf("chromium (%s) did not start within %v", path, wait)
-	}
-	watchConsole(t, ctx)
-	return ctx
-}
-
-// watchConsole fails the test, at its end, for any script exception in the page and any
-// content-security-policy refusal: both mean part of the dashboard does not work in a real
-// browser, which a test of the server alone cannot see. Failed loads (the map's tiles, which
-// cannot resolve here) are expected and ignored.
-func watchConsole(t testing.TB, ctx context.Context) {
-	var (
-		mu   sync.Mutex
-		bad  []string
-		done = make(chan struct{})
-	)
-	cctx, cancel := context.WithCancel(ctx)
-	messages := chromedp.Console(cctx)
-	go func() {
-		defer close(done)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.IsException() || strings.Contains(m.Text, "Content Security Policy") || strings.Contains(m.Text, "Refused to") {
-				mu.Lock()
-				bad = append(bad, fmt.Sprintf("%s at %s:%d: %s", m.Type, m.URL, m.Line+1, m.Text))
-				mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, b := range bad {
-			t.Errorf("browser console: %s", b)
-		}
+	return chrome.New(t, chrome.Options{
+		Timeout: wait,
+		Flags: []chromedp.ExecAllocatorOption{
+			chromedp.Flag("hide-scrollbars", true),
+			chromedp.WindowSize(screenW, screenH),
+		},
+		Start: []chromedp.Action[chromedp.Void]{chromedp.EmulateViewport(screenW, screenH)},
 	})
 }
 
 // do runs browser steps with a deadline.
 func do(t testing.TB, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	c, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	if err := chromedp.Do(c, steps...); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
+	chrome.Do(t, ctx, wait, what, steps...)
 }
 
 // eval evaluates a JavaScript expression in the page.
 func eval[T any](t testing.TB, ctx context.Context, expr string) T {
 	t.Helper()
-	c, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	v, err := chromedp.Run(c, chromedp.Evaluate[T](expr))
-	if err != nil {
-		t.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return v
+	return chrome.Eval[T](t, ctx, wait, expr)
 }
 
 // post is a kiosk's place and where it stands.
@@ -356,31 +254,4 @@ func apiStatus(t testing.TB, url, token string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-var installOnce sync.Once
-
-// installChromium installs Debian's chromium when it is missing and the tests run as root on a
-// machine with apt-get, so that the README's one test command covers the browser tests on a
-// fresh machine. KENTONGAN_NO_INSTALL=1 stops it.
-func installChromium() {
-	if _, err := os.Stat(chromiumPath); err == nil {
-		return
-	}
-	if os.Geteuid() != 0 || os.Getenv("KENTONGAN_NO_INSTALL") != "" {
-		return
-	}
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		return
-	}
-	fmt.Fprintln(os.Stderr, "browser tests: chromium missing; installing Debian's chromium with apt-get")
-	for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "-qq", "chromium", "fonts-dejavu-core"}} {
-		cmd := exec.Command("apt-get", args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "browser tests: apt-get %v: %v\n", args, err)
-			return
-		}
-	}
 }

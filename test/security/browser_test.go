@@ -3,18 +3,14 @@ package security
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/kentongan/kentongan/hub/account"
+	"github.com/kentongan/kentongan/test/chrome"
 	"github.com/kentongan/kentongan/test/poll"
 )
 
@@ -23,106 +19,28 @@ import (
 const tripwire = `window.__xss = 0;
 for (const f of ["alert", "prompt", "confirm"]) { window[f] = function () { window.__xss++; }; }`
 
-// newChromium starts a headless chromium on a fresh profile; without one it skips, or fails
-// with CI=true, so that CI cannot pass by testing nothing.
+// newChromium starts a headless chromium (see test/chrome) with the tripwire in every document.
 func newChromium(t *testing.T) context.Context {
 	t.Helper()
-	path := "/usr/bin/chromium"
-	if _, err := os.Stat(path); err != nil {
-		p, lerr := exec.LookPath("chromium")
-		if lerr != nil {
-			msg := "chromium is not installed; install it with: apt-get install -y chromium"
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-		path = p
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
-		chromedp.UserDataDir(t.TempDir()))
-	ctx, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancelTab()
-		cancelAlloc()
-	})
-	started := make(chan error, 1)
-	go func() {
-		started <- chromedp.Do(ctx, chromedp.Navigate("about:blank"),
+	return chrome.New(t, chrome.Options{
+		Timeout: wait,
+		Start: []chromedp.Action[chromedp.Void]{
 			chromedp.Action[chromedp.Void](func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
 				_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: tripwire})
 				return chromedp.Void{}, err
-			}))
-	}()
-	select {
-	case err := <-started:
-		if err != nil {
-			t.Fatalf("start chromium (%s): %v", path, err)
-		}
-	case <-time.After(wait):
-		t.Fatalf("chromium (%s) did not start within %v", path, wait)
-	}
-	watchConsole(t, ctx)
-	return ctx
-}
-
-// watchConsole fails the test for any script exception and any refusal by the page's content
-// security policy: an injected script that the policy stopped is still an injection.
-func watchConsole(t *testing.T, ctx context.Context) {
-	var (
-		mu   sync.Mutex
-		bad  []string
-		done = make(chan struct{})
-	)
-	cctx, cancel := context.WithCancel(ctx)
-	messages := chromedp.Console(cctx)
-	go func() {
-		defer close(done)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.IsException() || strings.Contains(m.Text, "Content Security Policy") || strings.Contains(m.Text, "Refused to") {
-				mu.Lock()
-				bad = append(bad, fmt.Sprintf("%s at %s:%d: %s", m.Type, m.URL, m.Line+1, m.Text))
-				mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, b := range bad {
-			t.Errorf("browser console: %s", b)
-		}
+			}),
+		},
 	})
 }
 
 func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	c, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	if err := chromedp.Do(c, steps...); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
+	chrome.Do(t, ctx, wait, what, steps...)
 }
 
 func evalJS[T any](t *testing.T, ctx context.Context, expr string) T {
 	t.Helper()
-	c, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	v, err := chromedp.Run(c, chromedp.Evaluate[T](expr))
-	if err != nil {
-		t.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return v
+	return chrome.Eval[T](t, ctx, wait, expr)
 }
 
 // TestXSSInBrowser: SMS texts carrying markup, on the operator's queue (at page load and as a
