@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,133 +11,31 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kentongan/kentongan/test/netproxy"
+	"github.com/kentongan/kentongan/test/proc"
 )
 
 // The tests in this file run the real binaries as separate processes, so that a kiosk can be
 // killed the way a power cut kills it: SIGKILL, no clean-up, no goodbye to the broker.
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
 // binaries builds kentongand and kentongan-hub once per test run.
 func binaries(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "kentongan-bin-")
-		if buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", binDir, "./cmd/kentongand", "./cmd/kentongan-hub")
-		cmd.Dir = filepath.Join("..", "..")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binDir
+	return proc.Build(t, "./cmd/kentongand", "./cmd/kentongan-hub")
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { proc.Main(m) }
 
-// proc is a running binary whose log lines the test can wait for.
-type proc struct {
-	t     *testing.T
-	name  string
-	cmd   *exec.Cmd
-	mu    sync.Mutex
-	lines []string
-	more  chan struct{}
-	done  chan struct{}
-}
+// startLogWait is how long a binary may take to log that it listens, on a loaded CI machine.
+const startLogWait = 20 * time.Second
 
-func startProc(t *testing.T, name string, args ...string) *proc {
+// startProc starts one of the binaries; with E2E_LOG set its log is echoed.
+func startProc(t *testing.T, name string, args ...string) *proc.Proc {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binaries(t), name), args...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout = cmd.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	p := &proc{t: t, name: name, cmd: cmd, more: make(chan struct{}, 1), done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			p.mu.Unlock()
-			select {
-			case p.more <- struct{}{}:
-			default:
-			}
-			if os.Getenv("E2E_LOG") != "" {
-				fmt.Fprintf(os.Stderr, "[%s] %s\n", name, sc.Text())
-			}
-		}
-		cmd.Wait()
-	}()
-	t.Cleanup(func() { p.kill() })
-	return p
-}
-
-// waitLog returns the first submatch of re in the process's log, waiting for it to appear.
-func (p *proc) waitLog(re *regexp.Regexp) string {
-	p.t.Helper()
-	deadline := time.After(20 * time.Second)
-	for {
-		p.mu.Lock()
-		for _, l := range p.lines {
-			if m := re.FindStringSubmatch(l); m != nil {
-				p.mu.Unlock()
-				return m[len(m)-1]
-			}
-		}
-		p.mu.Unlock()
-		select {
-		case <-p.more:
-		case <-time.After(50 * time.Millisecond):
-		case <-p.done:
-			p.t.Fatalf("%s exited before logging %s:\n%s", p.name, re, p.log())
-		case <-deadline:
-			p.t.Fatalf("%s did not log %s:\n%s", p.name, re, p.log())
-		}
-	}
-}
-
-func (p *proc) log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.lines, "\n")
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (p *proc) kill() {
-	if p.cmd.ProcessState == nil {
-		p.cmd.Process.Signal(syscall.SIGKILL)
-	}
-	<-p.done
+	return proc.StartWith(t, proc.Options{Echo: os.Getenv("E2E_LOG") != ""}, filepath.Join(binaries(t), name), args...)
 }
 
 func writeFile(t *testing.T, path, content string) string {
@@ -215,8 +112,8 @@ func TestBinaryKioskPowerCutBeforeAck(t *testing.T) {
 	dir := t.TempDir()
 	hubCfg := writeFile(t, filepath.Join(dir, "hub.yaml"), "devices:\n  - {id: ciakar-rw03, name: Pos Ronda RW 03 Ciakar, site: {kecamatan: Panongan, kelurahan: Ciakar, rw: \"03\", rt: \"01\"}}\n")
 	hubBin := startProc(t, "kentongan-hub", "--config", hubCfg, "--data", filepath.Join(dir, "hub"), "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0")
-	httpAddr := hubBin.waitLog(reHTTP)
-	brokerAddr := hubBin.waitLog(reBroker)
+	httpAddr := hubBin.WaitLine(reHTTP, startLogWait)
+	brokerAddr := hubBin.WaitLine(reBroker, startLogWait)
 	h := newRemoteHub(t, filepath.Join(dir, "hub"), httpAddr)
 
 	proxy, err := netproxy.New(brokerAddr)
@@ -228,7 +125,7 @@ func TestBinaryKioskPowerCutBeforeAck(t *testing.T) {
 
 	kioskCfg := writeFile(t, filepath.Join(dir, "kiosk.yaml"), kioskYAML(filepath.Join(dir, "kiosk"), proxy.URL()))
 	k1 := startProc(t, "kentongand", "--config", kioskCfg)
-	admin := k1.waitLog(reAdmin)
+	admin := k1.WaitLine(reAdmin, startLogWait)
 	var press struct {
 		Raised     bool   `json:"raised"`
 		IncidentID string `json:"incident_id"`
@@ -241,10 +138,10 @@ func TestBinaryKioskPowerCutBeforeAck(t *testing.T) {
 		s := binaryLED(t, admin)
 		return s == "pending", s
 	})
-	k1.kill()
+	k1.Kill()
 
 	k2 := startProc(t, "kentongand", "--config", kioskCfg)
-	admin2 := k2.waitLog(reAdmin)
+	admin2 := k2.WaitLine(reAdmin, startLogWait)
 	var st struct {
 		QueueDepth int `json:"queue_depth"`
 	}

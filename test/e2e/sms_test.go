@@ -158,8 +158,8 @@ func TestBinarySMSPowerCutBeforeHubAck(t *testing.T) {
 	dir := t.TempDir()
 	hubCfg := writeFile(t, filepath.Join(dir, "hub.yaml"), "devices:\n  - {id: ciakar-rw03, name: Pos Ronda RW 03 Ciakar}\n")
 	hubBin := startProc(t, "kentongan-hub", "--config", hubCfg, "--data", filepath.Join(dir, "hub"), "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0")
-	httpAddr := hubBin.waitLog(reHTTP)
-	brokerAddr := hubBin.waitLog(reBroker)
+	httpAddr := hubBin.WaitLine(reHTTP, startLogWait)
+	brokerAddr := hubBin.WaitLine(reBroker, startLogWait)
 	h := newRemoteHub(t, filepath.Join(dir, "hub"), httpAddr)
 	proxy, err := netproxy.New(brokerAddr)
 	if err != nil {
@@ -172,7 +172,7 @@ func TestBinarySMSPowerCutBeforeHubAck(t *testing.T) {
 	kioskCfg := writeFile(t, filepath.Join(dir, "kiosk.yaml"), kioskYAML(filepath.Join(dir, "kiosk"), proxy.URL())+
 		fmt.Sprintf("modem:\n  device: %s\n  allow: [\"%s\"]\n", sim.Path(), rtHead))
 	k1 := startProc(t, "kentongand", "--config", kioskCfg)
-	admin := k1.waitLog(reAdmin)
+	admin := k1.WaitLine(reAdmin, startLogWait)
 
 	// The PDU as the network delivers it, with the service centre's timestamp.
 	pdus, err := pdu.EncodeDeliver("+6281100000", rtHead, "DARURAT BANJIR air masuk rumah setinggi lutut",
@@ -191,7 +191,7 @@ func TestBinarySMSPowerCutBeforeHubAck(t *testing.T) {
 		adminJSON(t, http.MethodGet, "http://"+admin+"/status", &st)
 		return st.QueueDepth == 1 && len(sim.Stored()) == 0, fmt.Sprintf("queue %d, SIM %v", st.QueueDepth, sim.Stored())
 	})
-	k1.kill()
+	k1.Kill()
 
 	// The network delivers the same SMS again while the kiosk is down.
 	second, err := sim.DeliverPDU(pdus[0])
@@ -199,7 +199,7 @@ func TestBinarySMSPowerCutBeforeHubAck(t *testing.T) {
 		t.Fatal(err)
 	}
 	k2 := startProc(t, "kentongand", "--config", kioskCfg)
-	k2.waitLog(reAdmin)
+	k2.WaitLine(reAdmin, startLogWait)
 	proxy.Refuse(false)
 	sent := waitSent(t, sim, 1)
 	var tickets []ticket

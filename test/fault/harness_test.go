@@ -1,7 +1,6 @@
 package fault
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -28,6 +27,7 @@ import (
 	"github.com/kentongan/kentongan/daemon/outbox"
 	"github.com/kentongan/kentongan/drivers/modem/modemtest"
 	"github.com/kentongan/kentongan/test/netproxy"
+	"github.com/kentongan/kentongan/test/proc"
 )
 
 var (
@@ -37,10 +37,6 @@ var (
 )
 
 var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-
 	rowsMu sync.Mutex
 	rows   []Row
 )
@@ -58,30 +54,14 @@ func TestMain(m *testing.M) {
 			}
 		}
 	}
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	proc.Cleanup()
 	os.Exit(code)
 }
 
 // binaries builds kentongand and kentongan-hub once per test run.
 func binaries(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "kentongan-fault-bin-")
-		if buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", binDir, "./cmd/kentongand", "./cmd/kentongan-hub")
-		cmd.Dir = filepath.Join("..", "..")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binDir
+	return proc.Build(t, "./cmd/kentongand", "./cmd/kentongan-hub")
 }
 
 // scenario is one fault scenario's run: its seed, random source and the reports made.
@@ -144,120 +124,22 @@ func (s *scenario) finish(tickets []Ticket) Result {
 	return res
 }
 
-// proc is a running binary whose log lines the test can wait for.
-type proc struct {
-	t     testing.TB
-	name  string
-	cmd   *exec.Cmd
-	mu    sync.Mutex
-	lines []string
-	more  chan struct{}
-	done  chan struct{}
-}
+const (
+	// startLogWait is how long a binary may take to log that it listens, under the load.
+	startLogWait = 60 * time.Second
+	// stopWait is how long a binary may take to shut down on SIGTERM.
+	stopWait = 20 * time.Second
+)
 
-func startProc(t testing.TB, name string, args ...string) *proc {
+// startProc starts one of the binaries; with FAULT_LOG set its log is echoed.
+func startProc(t testing.TB, name string, args ...string) *proc.Proc {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binaries(t), name), args...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout = cmd.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	p := &proc{t: t, name: name, cmd: cmd, more: make(chan struct{}, 1), done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			p.mu.Unlock()
-			select {
-			case p.more <- struct{}{}:
-			default:
-			}
-			if os.Getenv("FAULT_LOG") != "" {
-				fmt.Fprintf(os.Stderr, "[%s] %s\n", name, sc.Text())
-			}
-		}
-		cmd.Wait()
-	}()
-	t.Cleanup(p.kill)
-	return p
-}
-
-// waitLog returns the last submatch of the first log line matching re, waiting for it.
-func (p *proc) waitLog(re *regexp.Regexp) string {
-	p.t.Helper()
-	deadline := time.After(60 * time.Second)
-	for {
-		if m := p.find(re); m != nil {
-			return m[len(m)-1]
-		}
-		select {
-		case <-p.more:
-		case <-time.After(50 * time.Millisecond):
-		case <-p.done:
-			if m := p.find(re); m != nil {
-				return m[len(m)-1]
-			}
-			p.t.Fatalf("%s exited before logging %s:\n%s", p.name, re, p.tail(40))
-		case <-deadline:
-			p.t.Fatalf("%s did not log %s:\n%s", p.name, re, p.tail(40))
-		}
-	}
-}
-
-func (p *proc) find(re *regexp.Regexp) []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, l := range p.lines {
-		if m := re.FindStringSubmatch(l); m != nil {
-			return m
-		}
-	}
-	return nil
-}
-
-func (p *proc) tail(n int) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.lines[max(0, len(p.lines)-n):], "\n")
-}
-
-// exited reports whether the process is gone.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// kill sends SIGKILL, as a power cut, and waits for the process to be gone.
-func (p *proc) kill() {
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
-// stop asks the process to shut down cleanly, and kills it if it does not within a while.
-func (p *proc) stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		p.t.Errorf("%s did not stop on SIGTERM within 20s; killed:\n%s", p.name, p.tail(20))
-		p.kill()
-	}
+	return proc.StartWith(t, proc.Options{Echo: os.Getenv("FAULT_LOG") != ""}, filepath.Join(binaries(t), name), args...)
 }
 
 // vmRSS is the resident memory of the process in KiB, from /proc.
-func (p *proc) vmRSS() int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+func vmRSS(p *proc.Proc) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
 	if err != nil {
 		return -1
 	}
@@ -283,7 +165,7 @@ type fleet struct {
 	t      *testing.T
 	s      *scenario
 	dir    string
-	hub    *proc
+	hub    *proc.Proc
 	http   string
 	proxy  *netproxy.Proxy
 	kiosks []*kiosk
@@ -300,12 +182,12 @@ type kiosk struct {
 	sim       *modemtest.Sim
 	reporters []string
 	mu        sync.Mutex // guards p and admin, which a restart changes under the load
-	p         *proc
+	p         *proc.Proc
 	admin     string
 	starts    int
 }
 
-func (k *kiosk) current() (*proc, string) {
+func (k *kiosk) current() (*proc.Proc, string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.p, k.admin
@@ -368,8 +250,8 @@ func newFleet(t *testing.T, s *scenario, o fleetOptions) *fleet {
 func (f *fleet) startHub() string {
 	f.t.Helper()
 	f.hub = startProc(f.t, "kentongan-hub", "--config", filepath.Join(f.dir, "hub.yaml"), "--data", f.hubDir(), "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0")
-	f.http = f.hub.waitLog(reHTTP)
-	broker := f.hub.waitLog(reBroker)
+	f.http = f.hub.WaitLine(reHTTP, startLogWait)
+	broker := f.hub.WaitLine(reBroker, startLogWait)
 	if f.proxy != nil {
 		f.proxy.SetTarget(broker)
 	}
@@ -412,7 +294,7 @@ modem:
 func (k *kiosk) start() {
 	k.f.t.Helper()
 	p := startProc(k.f.t, "kentongand", "--config", k.cfgPath)
-	admin := p.waitLog(reAdmin)
+	admin := p.WaitLine(reAdmin, startLogWait)
 	k.mu.Lock()
 	k.p, k.admin = p, admin
 	k.starts++
@@ -499,7 +381,7 @@ func (k *kiosk) status() (kioskStatus, error) {
 // incident pending, every press of ours shown with the hub's status, no SMS left on the SIM or
 // waiting to be sent, and as many distinct receipts sent as SMS reports made.
 func (k *kiosk) settled() (bool, string) {
-	if p, _ := k.current(); p.exited() {
+	if p, _ := k.current(); p.Exited() {
 		return false, k.id + " is not running"
 	}
 	st, err := k.status()
@@ -590,9 +472,9 @@ func (f *fleet) finish() Result {
 	f.t.Helper()
 	for _, k := range f.kiosks {
 		p, _ := k.current()
-		p.stop()
+		p.Stop(stopWait)
 	}
-	f.hub.stop()
+	f.hub.Stop(stopWait)
 	for _, k := range f.kiosks {
 		readOutbox(f.t, k.dir, k.id, &f.s.ledger)
 	}

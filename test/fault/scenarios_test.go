@@ -55,7 +55,7 @@ func TestKioskKilled(t *testing.T) {
 			time.Sleep(s.between(0, 400*time.Millisecond))
 		}
 		p, _ := k.current()
-		p.kill()
+		p.Kill()
 		wg.Wait()
 		k.start()
 		s.trials++
@@ -75,7 +75,7 @@ func TestHubKilled(t *testing.T) {
 	load := f.load(ctx, 80*time.Millisecond, 3)
 	for range trialsFor(6, 200) {
 		time.Sleep(s.between(100*time.Millisecond, 1500*time.Millisecond))
-		f.hub.kill()
+		f.hub.Kill()
 		time.Sleep(s.between(0, 500*time.Millisecond)) // the kiosks see the broker gone
 		f.startHub()
 		s.trials++
@@ -220,8 +220,8 @@ func TestDiskFull(t *testing.T) {
 			}
 			return st.LEDState == "fault" && strings.Contains(st.Fault, "no space"), fmt.Sprintf("LED %q, fault %q", st.LEDState, st.Fault)
 		})
-		if p.find(reNotOnDisk) == nil {
-			t.Fatalf("no error log line about the incident kept off disk:\n%s", p.tail(20))
+		if p.Find(reNotOnDisk) == nil {
+			t.Fatalf("no error log line about the incident kept off disk:\n%s", p.Tail(20))
 		}
 		// Back online while still full: everything reaches the hub, which hears of the fault.
 		f.proxy.Refuse(false)
@@ -279,7 +279,7 @@ func TestSlowStore(t *testing.T) {
 	defer db.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	time.Sleep(time.Second) // let the hub's start-up allocations settle before the baseline
-	before := f.hub.vmRSS()
+	before := vmRSS(f.hub)
 	peak := before
 	load := f.load(ctx, 40*time.Millisecond, 4)
 	for range trialsFor(3, 50) {
@@ -293,21 +293,21 @@ func TestSlowStore(t *testing.T) {
 			t.Fatalf("lock the hub's database: %v", err)
 		}
 		for end := time.Now().Add(held); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-			peak = max(peak, f.hub.vmRSS())
+			peak = max(peak, vmRSS(f.hub))
 		}
 		if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
 			t.Fatalf("unlock the hub's database: %v", err)
 		}
 		conn.Close()
-		if f.hub.exited() {
-			t.Fatalf("the hub died while its store was locked:\n%s", f.hub.tail(40))
+		if f.hub.Exited() {
+			t.Fatalf("the hub died while its store was locked:\n%s", f.hub.Tail(40))
 		}
 		s.trials++
 	}
 	cancel()
 	load.Wait()
 	f.settle(settleTimeout())
-	after := f.hub.vmRSS()
+	after := vmRSS(f.hub)
 	t.Logf("hub VmRSS: %d KiB before, %d KiB peak while locked, %d KiB after", before, peak, after)
 	// Generous: the point is that a stalled store does not make the hub buffer without end.
 	if limit := before + 200<<10; peak > limit {

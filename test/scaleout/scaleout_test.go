@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,15 +23,17 @@ import (
 	"github.com/kentongan/kentongan/test/mosquittotest"
 	"github.com/kentongan/kentongan/test/pgtest"
 	"github.com/kentongan/kentongan/test/poll"
+	"github.com/kentongan/kentongan/test/proc"
 )
 
-func TestMain(m *testing.M) {
-	defer func() {
-		if binDir != "" {
-			os.RemoveAll(binDir)
-		}
-	}()
-	pgtest.Main(m)
+// TestMain stops the private PostgreSQL server. pgtest.Main exits the process, so the hub binary's
+// directory is not removed here: a later proc.Build removes it once it is a day old.
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// hubBinary builds kentongan-hub once per test run.
+func hubBinary(t *testing.T) string {
+	t.Helper()
+	return filepath.Join(proc.Build(t, "./cmd/kentongan-hub"), "kentongan-hub")
 }
 
 const (
@@ -148,7 +149,7 @@ func (k *kiosk) state() (pending, received, resends int, rejected []string) {
 }
 
 // replica starts one kentongan-hub replica and returns it with its HTTP address.
-func replica(t *testing.T, name, brokerURL, dsn string, devices []string) (*proc, string) {
+func replica(t *testing.T, name, brokerURL, dsn string, devices []string) (*proc.Proc, string) {
 	t.Helper()
 	dir := t.TempDir()
 	var b strings.Builder
@@ -162,8 +163,8 @@ func replica(t *testing.T, name, brokerURL, dsn string, devices []string) (*proc
 	if err := os.WriteFile(cfg, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startProc(t, "hub-"+name, hubBinary(t), "--config", cfg)
-	addr := p.waitLog(runningRe, 60*time.Second)
+	p := proc.StartWith(t, proc.Options{Name: "hub-" + name, Echo: os.Getenv("SCALEOUT_LOG") != ""}, hubBinary(t), "--config", cfg)
+	addr := p.WaitLine(runningRe, 60*time.Second)
 	return p, addr
 }
 
@@ -206,11 +207,11 @@ func TestReplicaKilledUnderLoad(t *testing.T) {
 	a, addrA := replica(t, "a", broker.URL(), dsn, devices)
 	b, addrB := replica(t, "b", broker.URL(), dsn, devices)
 
-	var leader, survivor *proc
+	var leader, survivor *proc.Proc
 	var leaderAddr, survivorAddr string
 	poll.Until(t, 30*time.Second, "one replica leading", func() (bool, string) {
-		_, la := a.find(leadsRe)
-		_, lb := b.find(leadsRe)
+		la := a.Find(leadsRe) != nil
+		lb := b.Find(leadsRe) != nil
 		switch {
 		case la && !lb:
 			leader, survivor, leaderAddr, survivorAddr = a, b, addrA, addrB
@@ -280,8 +281,8 @@ func TestReplicaKilledUnderLoad(t *testing.T) {
 		vb, eb := metric(survivorAddr, accepted)
 		return ea == nil && eb == nil && va != "0" && vb != "0", fmt.Sprintf("leader %q %v, follower %q %v", va, ea, vb, eb)
 	})
-	leader.signal(syscall.SIGKILL)
-	t.Logf("killed the leader %s under load", leader.name)
+	leader.Kill()
+	t.Logf("killed the leader %s under load", leader.Name())
 	pressers.Wait()
 	if pressErr != nil {
 		t.Fatalf("publishing: %v", pressErr)
@@ -309,7 +310,7 @@ func TestReplicaKilledUnderLoad(t *testing.T) {
 		v, err := leaderMetric(survivorAddr)
 		return v == "1", fmt.Sprintf("kentongan_hub_leader %q, %v", v, err)
 	})
-	survivor.waitLog(leadsRe, time.Second)
+	survivor.WaitLine(leadsRe, time.Second)
 
 	// The database: every incident exactly one ticket, and no other ticket.
 	qctx, qcancel := context.WithTimeout(context.Background(), 20*time.Second)
