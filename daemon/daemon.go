@@ -756,7 +756,7 @@ func (d *Daemon) Status() Status {
 		st := d.sms.count.snapshot()
 		smsStats = &st
 		due, _ := d.store.SMSDue()
-		for _, m := range due {
+		for _, m := range append(d.sms.heldSMS(), due...) {
 			smsQueue = append(smsQueue, SMSView{ID: m.ID, To: m.To, Ticket: m.Ticket, QueuedAt: m.QueuedAt, Attempts: m.Attempts, LastError: m.LastError})
 		}
 	}

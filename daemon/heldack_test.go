@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -9,7 +10,9 @@ import (
 	"time"
 
 	"github.com/kentongan/kentongan/daemon/outbox"
+	"github.com/kentongan/kentongan/drivers/modem/modemtest"
 	"github.com/kentongan/kentongan/mqtt"
+	"github.com/kentongan/kentongan/test/poll"
 )
 
 // A press the full disk would not take is sent from memory; the hub's answers about it must
@@ -134,5 +137,40 @@ func TestFullDiskStillSendsStoredIncidents(t *testing.T) {
 		b.ack(id, mqtt.AckReceived, "")
 		st := d.Status()
 		return st.QueueDepth == 0 && st.Fault == "" && len(st.Incidents) == 1 && st.Incidents[0].State == "received"
+	})
+}
+
+func (s *fullDiskStore) QueueSMS(m outbox.SMS) (bool, error) {
+	if s.full.Load() {
+		return false, s.err()
+	}
+	return s.store.QueueSMS(m)
+}
+
+// A receipt the hub asks for while the kiosk's disk is full is sent from memory: the hub sends
+// each once, so dropping it (as the kiosk did, found by the fault suite) loses the reporter's
+// ticket number for good.
+func TestFullDiskStillSendsSMSReplies(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	sim := newModemSim(t, modemtest.Options{})
+	d := newDaemon(t, smsConfig(t, b.URL(), sim))
+	fs := &fullDiskStore{store: d.store}
+	d.store = fs
+	fs.full.Store(true)
+	if err := d.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitModemState(t, d, "ready")
+	eventually(t, "connected and subscribed", func() bool { return d.Status().Connected && b.subscribed() })
+
+	receipt := "Laporan Anda diterima. Nomor tiket 112-0042."
+	b.publish(mqtt.Topic(testDevice, mqtt.KindCommand), smsSendCommand(t, "cmd-receipt", rtHead, receipt))
+	sent := waitSent(t, sim, 1)
+	if sent[0].To != rtHead || sent[0].Text != receipt {
+		t.Fatalf("sent %+v, want the receipt to %s", sent[0], rtHead)
+	}
+	poll.Until(t, smsWait, "nothing left to send", func() (bool, string) {
+		st := d.Status()
+		return len(st.SMSQueue) == 0 && st.SMS.Sent == 1, fmt.Sprintf("queue %+v, sms %+v", st.SMSQueue, *st.SMS)
 	})
 }

@@ -102,6 +102,11 @@ type smsPath struct {
 	mu     sync.Mutex
 	health modem.Health
 	ready  bool
+	// held are SMS the outbox refused to queue (a full disk), kept in memory and sent from
+	// there so that a reporter's receipt neither waits for space nor vanishes: the hub sends it
+	// once. A power cut loses them; the hub then texts the ticket's status again when the kiosk
+	// comes back online.
+	held []outbox.SMS
 }
 
 func newSMSPath(d *Daemon, open modem.OpenFunc, powerCycle func(context.Context) error) (*smsPath, error) {
@@ -466,7 +471,13 @@ func (p *smsPath) queueLocal(m *pdu.Message, to, text string) {
 func (p *smsPath) queue(m outbox.SMS) {
 	added, err := p.d.store.QueueSMS(m)
 	if err != nil {
-		p.log.Error("cannot store an SMS to send", "sms_id", m.ID, "to", m.To, "err", err)
+		p.mu.Lock()
+		if !slices.ContainsFunc(p.held, func(h outbox.SMS) bool { return h.ID == m.ID }) {
+			p.held = append(p.held, m)
+		}
+		p.mu.Unlock()
+		p.log.Error("cannot store an SMS to send; keeping it in memory and sending it from there", "sms_id", m.ID, "to", m.To, "err", err)
+		kick(p.sendKick)
 		return
 	}
 	if added {
@@ -503,6 +514,9 @@ func (p *smsPath) sendDue(ctx context.Context) (failed bool) {
 	if !p.isReady() {
 		return false
 	}
+	if p.sendHeld(ctx) {
+		return true
+	}
 	due, err := p.d.store.SMSDue()
 	if err != nil {
 		p.log.Error("cannot read the SMS queue", "err", err)
@@ -535,6 +549,64 @@ func (p *smsPath) sendDue(ctx context.Context) (failed bool) {
 		}
 	}
 	return failed
+}
+
+// sendHeld moves SMS held in memory to the outbox when it takes writes again, and otherwise
+// sends them from memory. It reports whether a send failed.
+func (p *smsPath) sendHeld(ctx context.Context) (failed bool) {
+	p.mu.Lock()
+	held := slices.Clone(p.held)
+	p.mu.Unlock()
+	for _, m := range held {
+		if ctx.Err() != nil {
+			return false
+		}
+		done := false
+		if _, err := p.d.store.QueueSMS(m); err == nil {
+			done = true // queued now (or already): sent from the outbox like any other
+		} else {
+			err := p.send(ctx, m)
+			if errors.Is(err, modem.ErrNotReady) {
+				return false
+			}
+			m.Attempts++
+			switch {
+			case err == nil:
+				p.count.sent.Add(1)
+				p.log.Info("SMS sent from memory", "sms_id", m.ID, "to", m.To, "ticket", m.Ticket)
+				done = true
+			case errors.Is(err, report.ErrNotPhoneNumber) || errors.Is(err, pdu.ErrBadAddress) ||
+				errors.Is(err, pdu.ErrTooLong) || m.Attempts >= maxSMSAttempts:
+				p.count.sendErrors.Add(1)
+				p.log.Warn("SMS not sent", "sms_id", m.ID, "to", m.To, "attempt", m.Attempts, "give_up", true, "err", err)
+				done = true
+			default:
+				p.count.sendErrors.Add(1)
+				p.log.Warn("SMS not sent", "sms_id", m.ID, "to", m.To, "attempt", m.Attempts, "give_up", false, "err", err)
+				failed = true
+			}
+		}
+		p.mu.Lock()
+		if i := slices.IndexFunc(p.held, func(h outbox.SMS) bool { return h.ID == m.ID }); i >= 0 {
+			if done {
+				p.held = slices.Delete(p.held, i, i+1)
+			} else {
+				p.held[i].Attempts = m.Attempts
+			}
+		}
+		p.mu.Unlock()
+		if failed {
+			return true
+		}
+	}
+	return false
+}
+
+// heldSMS returns the SMS held in memory, for the status.
+func (p *smsPath) heldSMS() []outbox.SMS {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.held)
 }
 
 func (p *smsPath) send(ctx context.Context, m outbox.SMS) error {

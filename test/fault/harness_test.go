@@ -34,6 +34,7 @@ var (
 	flagSeed   = flag.Int64("fault.seed", 0, "seed for the random timing of faults (0: from the clock); printed by each scenario")
 	flagLong   = flag.Bool("fault.long", false, "the long form: many more trials per scenario, longer outages")
 	flagReport = flag.String("fault.report", "", "write the markdown table of results to this file")
+	flagTrials = flag.Int("fault.trials", 0, "trials per scenario instead of the form's count (0: the form's)")
 )
 
 var (
@@ -104,6 +105,9 @@ func (s *scenario) between(lo, hi time.Duration) time.Duration {
 
 // trialsFor picks the short or the long form's trial count.
 func trialsFor(short, long int) int {
+	if *flagTrials > 0 {
+		return *flagTrials
+	}
 	if *flagLong {
 		return long
 	}
