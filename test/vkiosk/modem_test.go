@@ -62,7 +62,9 @@ func TestGuestSerialPortReachesModem(t *testing.T) {
 		}
 		return res.Matched, fmt.Sprintf("read %q", res.Read)
 	})
-	if cmds := env.modem.Commands()[before:]; !slices.Contains(cmds, "AT") {
+	// The guest's tty, not yet raw, may echo the modem's own boot messages back to it in front
+	// of our "AT" ("CaAT"); a modem ignores what precedes "AT" (V.250 5.2.1), and answers.
+	if cmds := env.modem.Commands()[before:]; !slices.ContainsFunc(cmds, func(c string) bool { return strings.HasSuffix(c, "AT") }) {
 		t.Errorf("the modem received %q, want AT among them", cmds)
 	}
 }
