@@ -723,11 +723,14 @@ func TestURCsReachEvents(t *testing.T) {
 		r.waitState(t, modem.StateSearching)
 		f.send(frame("+CREG: 3"))
 		r.waitState(t, modem.StateDenied)
-		rec.mu.Lock()
-		defer rec.mu.Unlock()
-		if !slices.Equal(rec.newMsgs, []string{"SM/5"}) || !slices.Equal(rec.direct, []string{pduA}) {
-			t.Fatalf("new %q, direct %q", rec.newMsgs, rec.direct)
-		}
+		// Registration is health, updated by the reader; messages are callbacks on the events
+		// goroutine, which may still be handing the direct one over.
+		poll.Until(t, fakeWait, "the message callbacks", func() (bool, string) {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			return slices.Equal(rec.newMsgs, []string{"SM/5"}) && slices.Equal(rec.direct, []string{pduA}),
+				fmt.Sprintf("new %q, direct %q", rec.newMsgs, rec.direct)
+		})
 	})
 }
 
