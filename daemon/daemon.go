@@ -128,11 +128,14 @@ type Daemon struct {
 	// answer: kept so that the LEDs and /status show that answer as for any other report, and
 	// written to the outbox's recent records once the disk takes writes again.
 	heldAcked []heldAck
-	pending   []outbox.Entry
-	recent    []outbox.Recent
-	lastAckAt time.Time
-	ledState  string
-	hbSeq     uint64
+	// sentUnrecorded is when each pending incident was last sent while the outbox could not
+	// record it (a full disk): without it every retry tick re-sent the whole backlog.
+	sentUnrecorded map[string]time.Time
+	pending        []outbox.Entry
+	recent         []outbox.Recent
+	lastAckAt      time.Time
+	ledState       string
+	hbSeq          uint64
 
 	closeOnce sync.Once
 	closeErr  error

@@ -174,3 +174,35 @@ func TestFullDiskStillSendsSMSReplies(t *testing.T) {
 		return len(st.SMSQueue) == 0 && st.SMS.Sent == 1, fmt.Sprintf("queue %+v, sms %+v", st.SMSQueue, *st.SMS)
 	})
 }
+
+// On a full disk the outbox cannot record that an incident was sent; the kiosk must still wait
+// the retry interval between re-sends, not re-send its whole backlog at every tick of its retry
+// timer (four times an interval), which flooded the hub with a large backlog.
+func TestFullDiskResendsAtTheRetryInterval(t *testing.T) {
+	addr := freeAddr(t)
+	cfg := testConfig(t, "tcp://"+addr)
+	cfg.RetryInterval = 400 * time.Millisecond
+	d := newDaemon(t, cfg)
+	fs := &fullDiskStore{store: d.store}
+	d.store = fs
+	if err := d.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	id := pressRaised(t, d, "kebakaran") // stored, offline
+	fs.full.Store(true)
+	b := startBroker(t, addr)
+	b.waitIncidents(1)
+	start := time.Now()
+	time.Sleep(2 * time.Second) // a window of five retry intervals, never ack'ed
+	n := 0
+	for _, in := range b.incidents() {
+		if in.ID == id {
+			n++
+		}
+	}
+	// At most one send per interval, plus the first and some slack: 2 s / 400 ms = 5. Re-sent
+	// at every tick (100 ms) it would be about 20. A loaded machine sends fewer, never more.
+	if limit := int(time.Since(start)/cfg.RetryInterval) + 3; n > limit {
+		t.Fatalf("incident sent %d times in %v, want at most %d: one per retry interval", n, time.Since(start).Round(time.Millisecond), limit)
+	}
+}

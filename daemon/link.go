@@ -240,19 +240,32 @@ func (d *Daemon) publishDue(ctx context.Context, sentBefore time.Time) {
 	d.refresh() // attempts changed
 }
 
-// dueUnclaimed returns the pending incidents Claim would, without writing anything.
+// dueUnclaimed returns the pending incidents Claim would, without writing to the outbox: when
+// each was last sent is kept in memory instead, so that a full disk does not turn every retry
+// tick into a re-send of the whole backlog.
 func (d *Daemon) dueUnclaimed(sentBefore time.Time) ([]mqtt.Incident, error) {
 	pending, err := d.store.Pending()
 	if err != nil {
 		return nil, err
 	}
+	now := d.now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	sent := make(map[string]time.Time, len(pending)) // only what is still pending
 	var out []mqtt.Incident
 	for _, e := range pending {
-		if e.LastSentAt.IsZero() || !e.LastSentAt.After(sentBefore) {
+		last := e.LastSentAt
+		if t, ok := d.sentUnrecorded[e.Incident.ID]; ok && t.After(last) {
+			last = t
+		}
+		if last.IsZero() || !last.After(sentBefore) {
 			e.Incident.Attempt++
 			out = append(out, e.Incident)
+			last = now
 		}
+		sent[e.Incident.ID] = last
 	}
+	d.sentUnrecorded = sent
 	return out, nil
 }
 
