@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -420,4 +421,40 @@ type TicketService interface {
 	// Transition is the general move, as CheckTransition allows; the methods above are it
 	// with their rules.
 	Transition(ctx context.Context, ticketID string, to Status, by, note string) (*Ticket, error)
+}
+
+// Ticket is the ticket a store makes of nt: new, numbered from seq, created at now, in triage
+// unless routed, with every time in UTC. Each store calls it, so that they make the same ticket.
+func (nt NewTicket) Ticket(id string, seq int64, now time.Time) *Ticket {
+	utc := func(t *time.Time) *time.Time {
+		if t == nil {
+			return nil
+		}
+		u := t.UTC()
+		return &u
+	}
+	return &Ticket{
+		ID:         id,
+		Number:     FormatNumber(seq),
+		IncidentID: nt.IncidentID,
+		DeviceID:   nt.DeviceID,
+		Source:     nt.Source,
+		Button:     nt.Button,
+		Category:   nt.Category,
+		Priority:   nt.Priority,
+		Status:     StatusNew,
+		Text:       nt.Text,
+		Reporter:   nt.Reporter,
+		Test:       nt.Test,
+		Unverified: nt.Unverified,
+		OccurredAt: nt.OccurredAt.UTC(),
+		CreatedAt:  now,
+		Agency:     cmp.Or(nt.Agency, AgencyTriage),
+		Unit:       nt.Unit,
+		Site:       nt.Site,
+		Deadlines: Deadlines{QueuedUntil: utc(nt.Deadlines.QueuedUntil), AckDue: utc(nt.Deadlines.AckDue),
+			ResolveDue: utc(nt.Deadlines.ResolveDue)},
+		UpdatedAt: now,
+		Version:   1,
+	}
 }

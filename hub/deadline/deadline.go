@@ -23,6 +23,7 @@
 package deadline
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -123,14 +124,14 @@ func New(c Config) (*Policy, error) {
 		}
 	}
 	var err error
-	if p.start, err = parseClock(cmpOr(c.WorkStart, d.WorkStart)); err != nil {
+	if p.start, err = parseClock(cmp.Or(c.WorkStart, d.WorkStart)); err != nil {
 		return nil, fmt.Errorf("work_start: %w", err)
 	}
-	if p.end, err = parseClock(cmpOr(c.WorkEnd, d.WorkEnd)); err != nil {
+	if p.end, err = parseClock(cmp.Or(c.WorkEnd, d.WorkEnd)); err != nil {
 		return nil, fmt.Errorf("work_end: %w", err)
 	}
 	if p.start >= p.end {
-		return nil, fmt.Errorf("work_start %s, work_end %s: %w", cmpOr(c.WorkStart, d.WorkStart), cmpOr(c.WorkEnd, d.WorkEnd), ErrBadWorkDay)
+		return nil, fmt.Errorf("work_start %s, work_end %s: %w", cmp.Or(c.WorkStart, d.WorkStart), cmp.Or(c.WorkEnd, d.WorkEnd), ErrBadWorkDay)
 	}
 	for i, h := range c.Holidays {
 		t, err := time.ParseInLocation(time.DateOnly, strings.TrimSpace(h), WIB)
@@ -157,13 +158,6 @@ func parseClock(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q: %w", s, ErrBadClock)
 	}
 	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // For returns the deadlines of a ticket of priority p that arrived at created.

@@ -25,7 +25,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -361,7 +360,7 @@ func (s *Store) ingest(ctx context.Context, batch []hub.NewTicket) ([]hub.Ingest
 			if err != nil {
 				return nil, fmt.Errorf("ingest: new ticket id: %w", err)
 			}
-			made = append(made, newTicket(batch[i], id.String(), seqs[j], now))
+			made = append(made, batch[i].Ticket(id.String(), seqs[j], now))
 		}
 		inserted, err := insertTickets(ctx, tx, made)
 		if err != nil {
@@ -452,32 +451,6 @@ func storableBatch(batch []hub.NewTicket) []hub.NewTicket {
 		nt.Agency, nt.Unit = storable(nt.Agency), storable(nt.Unit)
 	}
 	return out
-}
-
-func newTicket(nt hub.NewTicket, id string, seq int64, now time.Time) *hub.Ticket {
-	return &hub.Ticket{
-		ID:         id,
-		Number:     hub.FormatNumber(seq),
-		IncidentID: nt.IncidentID,
-		DeviceID:   nt.DeviceID,
-		Source:     nt.Source,
-		Button:     nt.Button,
-		Category:   nt.Category,
-		Priority:   nt.Priority,
-		Status:     hub.StatusNew,
-		Text:       nt.Text,
-		Reporter:   nt.Reporter,
-		Test:       nt.Test,
-		Unverified: nt.Unverified,
-		OccurredAt: nt.OccurredAt.UTC(),
-		CreatedAt:  now,
-		Agency:     cmpOr(nt.Agency, hub.AgencyTriage),
-		Unit:       nt.Unit,
-		Site:       nt.Site,
-		Deadlines:  utcDeadlines(nt.Deadlines),
-		UpdatedAt:  now,
-		Version:    1,
-	}
 }
 
 // drawNumbers takes n ticket numbers, increasing, from the sequence that all replicas share.

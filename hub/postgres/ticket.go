@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -49,25 +50,6 @@ func optTime(ns *string, dst **time.Time) error {
 	}
 	*dst = &t
 	return nil
-}
-
-func utcTime(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
-func utcDeadlines(d hub.Deadlines) hub.Deadlines {
-	return hub.Deadlines{QueuedUntil: utcTime(d.QueuedUntil), AckDue: utcTime(d.AckDue), ResolveDue: utcTime(d.ResolveDue)}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // ticketColumns are a ticket's own columns, then what its confirmations add up to.
@@ -380,7 +362,7 @@ func save(ctx context.Context, tx pgx.Tx, t *hub.Ticket, now time.Time, evs ...e
 	for _, e := range evs {
 		if _, err := tx.Exec(ctx, `INSERT INTO ticket_events (ticket_id, at, actor, kind, from_status, to_status, note, agency, detail)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, t.ID, formatTime(now), e.actor, string(e.kind), string(e.from), string(e.to),
-			e.note, cmpOr(e.agencyOfNext, t.Agency), e.detail); err != nil {
+			e.note, cmp.Or(e.agencyOfNext, t.Agency), e.detail); err != nil {
 			return fmt.Errorf("record %s event of ticket %s: %w", e.kind, t.Number, err)
 		}
 	}
@@ -556,7 +538,7 @@ func (s *Store) Merge(ctx context.Context, ticketID, intoID, by, note string) (*
 		return nil, nil, fmt.Errorf("merge: %w", err)
 	}
 	merged := event{kind: hub.EventMerged, from: survivor.Status, to: survivor.Status, actor: by,
-		note: cmpOr(note, dup.Number+" merged into this ticket"), detail: dup.ID}
+		note: cmp.Or(note, dup.Number+" merged into this ticket"), detail: dup.ID}
 	if err := save(ctx, tx, survivor, now, merged); err != nil {
 		return nil, nil, fmt.Errorf("merge: %w", err)
 	}

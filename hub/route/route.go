@@ -9,6 +9,7 @@ package route
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
@@ -369,7 +370,7 @@ func (c *checker) build(f *File, getenv func(string) string) *Table {
 				u.areas = append(u.areas, parseArea(s, append(up, "areas", k)...))
 			}
 			t.units[ac.ID] = append(t.units[ac.ID], u)
-			a.Units = append(a.Units, hub.Unit{ID: uc.ID, Name: cmpOr(strings.TrimSpace(uc.Name), uc.ID), Areas: slices.Clone(uc.Areas)})
+			a.Units = append(a.Units, hub.Unit{ID: uc.ID, Name: cmp.Or(strings.TrimSpace(uc.Name), uc.ID), Areas: slices.Clone(uc.Areas)})
 		}
 		if w := ac.Webhook; w != nil {
 			wp := append(slices.Clone(p), "webhook")
@@ -472,13 +473,6 @@ func (c *checker) lineOf(path ...any) int {
 var knownEventKinds = map[hub.EventKind]bool{
 	hub.EventStatus: true, hub.EventReassigned: true, hub.EventMerged: true, hub.EventFalseAlarm: true,
 	hub.EventConfirmRequested: true, hub.EventConfirmation: true, hub.EventBreach: true,
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func (t *Table) hasAgency(id string) bool {

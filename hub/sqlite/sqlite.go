@@ -403,29 +403,7 @@ func (s *Store) Ingest(ctx context.Context, batch []hub.NewTicket) ([]hub.Ingest
 		if err != nil {
 			return nil, fmt.Errorf("ingest: new ticket id: %w", err)
 		}
-		t := &hub.Ticket{
-			ID:         id.String(),
-			Number:     hub.FormatNumber(last - int64(len(fresh)) + 1 + int64(j)),
-			IncidentID: nt.IncidentID,
-			DeviceID:   nt.DeviceID,
-			Source:     nt.Source,
-			Button:     nt.Button,
-			Category:   nt.Category,
-			Priority:   nt.Priority,
-			Status:     hub.StatusNew,
-			Text:       nt.Text,
-			Reporter:   nt.Reporter,
-			Test:       nt.Test,
-			Unverified: nt.Unverified,
-			OccurredAt: nt.OccurredAt.UTC(),
-			CreatedAt:  now,
-			Agency:     cmpOr(nt.Agency, hub.AgencyTriage),
-			Unit:       nt.Unit,
-			Site:       nt.Site,
-			Deadlines:  utcDeadlines(nt.Deadlines),
-			UpdatedAt:  now,
-			Version:    1,
-		}
+		t := nt.Ticket(id.String(), last-int64(len(fresh))+1+int64(j), now)
 		known[nt.IncidentID] = t
 		results[i].Ticket = t
 		made = append(made, t)
